@@ -1,0 +1,50 @@
+// The kernel calling convention. A kernel is a pure function of its inputs and attributes:
+// it never sees the graph, never mutates its inputs and allocates its own outputs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "support/status.h"
+#include "tensor/attributes.h"
+#include "tensor/tensor.h"
+
+namespace qdiff::kernels {
+
+// Per-node state a kernel may keep between runs (e.g. a fast path's prepared primitive).
+struct KernelState {
+  virtual ~KernelState() = default;
+};
+
+struct KernelContext {
+  const Attributes& attrs;
+  // One entry per node input; nullptr where an optional input is absent.
+  std::span<const Tensor* const> inputs;
+  // One entry per node output, empty on entry; the kernel fills each one it produces.
+  std::span<Tensor> outputs;
+  // Opset version of the node's domain (semantics of several ops changed across versions).
+  int64_t opset = 13;
+  // Threads the kernel may use; results must not depend on it.
+  int threads = 1;
+  // Slot for KernelState, owned by the caller, persistent across runs of the same node.
+  std::unique_ptr<KernelState>* state = nullptr;
+
+  size_t num_inputs() const { return inputs.size(); }
+  // Input i, or nullptr when absent or beyond the node's inputs.
+  const Tensor* input(size_t i) const { return i < inputs.size() ? inputs[i] : nullptr; }
+  // Allocates output i with the memory limit checked; returns it for writing.
+  Result<Tensor*> alloc_output(size_t i, DType dtype, Shape shape) {
+    QDIFF_ASSERT(i < outputs.size(), "output index out of range");
+    QDIFF_ASSIGN_OR_RETURN(outputs[i], Tensor::create(dtype, std::move(shape)));
+    return &outputs[i];
+  }
+  // Sets output i to an existing tensor (shared storage is fine: tensors are immutable).
+  void set_output(size_t i, Tensor t) {
+    if (i < outputs.size()) outputs[i] = std::move(t);
+  }
+};
+
+using KernelFn = Status (*)(KernelContext&);
+
+}  // namespace qdiff::kernels

@@ -1,0 +1,179 @@
+#include "tensor/tensor.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "tensor/float16.h"
+
+namespace qdiff {
+namespace {
+
+std::atomic<uint64_t> g_byte_limit{8ull << 30};
+
+// Element read as double / write from double, for the generic (slow but exact enough) cast path.
+// 64-bit integers take the exact int64 path below instead.
+double load_as_double(const std::byte* p, DType t) {
+  switch (t) {
+    case DType::kFloat16: return half_to_float(*reinterpret_cast<const uint16_t*>(p));
+    case DType::kBFloat16: return bfloat16_to_float(*reinterpret_cast<const uint16_t*>(p));
+    default: break;
+  }
+  double v = 0;
+  visit_dtype(t, [&](auto tag) {
+    using T = decltype(tag);
+    T x;
+    std::memcpy(&x, p, sizeof(T));
+    v = static_cast<double>(x);
+  });
+  return v;
+}
+
+template <typename T>
+T saturating_from_double(double v) {
+  // Float to integer is undefined out of range in C++; ONNX leaves it undefined too. qdiff
+  // truncates toward zero and wraps modulo 2^bits (what x86 runtimes do for in-int64 values),
+  // and maps NaN to 0, so the result is at least deterministic.
+  if (std::isnan(v)) return T{0};
+  v = std::trunc(v);
+  if (v >= 9.2233720368547758e18 || v < -9.2233720368547758e18) return T{0};
+  return static_cast<T>(static_cast<int64_t>(v));
+}
+
+void store_from_double(std::byte* p, DType t, double v) {
+  switch (t) {
+    case DType::kFloat16: {
+      uint16_t h = float_to_half(static_cast<float>(v));
+      std::memcpy(p, &h, 2);
+      return;
+    }
+    case DType::kBFloat16: {
+      uint16_t h = float_to_bfloat16(static_cast<float>(v));
+      std::memcpy(p, &h, 2);
+      return;
+    }
+    default: break;
+  }
+  visit_dtype(t, [&](auto tag) {
+    using T = decltype(tag);
+    T x;
+    if constexpr (std::is_same_v<T, bool>) {
+      x = v != 0.0;
+    } else if constexpr (std::is_floating_point_v<T>) {
+      x = static_cast<T>(v);
+    } else {
+      x = saturating_from_double<T>(v);
+    }
+    std::memcpy(p, &x, sizeof(T));
+  });
+}
+
+bool is_64bit_int(DType t) { return t == DType::kInt64 || t == DType::kUInt64; }
+
+}  // namespace
+
+std::string shape_to_string(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::optional<int64_t> shape_numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return std::nullopt;
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) return std::nullopt;
+    n *= d;
+  }
+  return n;
+}
+
+void set_tensor_byte_limit(uint64_t bytes) { g_byte_limit = bytes; }
+uint64_t tensor_byte_limit() { return g_byte_limit; }
+
+Result<Tensor> Tensor::create(DType dtype, Shape shape) {
+  if (dtype_size(dtype) == 0)
+    return unsupported("tensors of type " + std::string(dtype_name(dtype)) + " are not supported");
+  auto n = shape_numel(shape);
+  if (!n) return invalid_argument("invalid tensor shape " + shape_to_string(shape));
+  const uint64_t limit = tensor_byte_limit();
+  const uint64_t size = dtype_size(dtype);
+  if (static_cast<uint64_t>(*n) > limit / size) {
+    return resource_limit("tensor of shape " + shape_to_string(shape) + " (" +
+                          std::string(dtype_name(dtype)) + ") would need more than the " +
+                          std::to_string(limit >> 20) + " MiB tensor limit");
+  }
+  return zeros(dtype, std::move(shape));
+}
+
+Tensor Tensor::zeros(DType dtype, Shape shape) {
+  Tensor t;
+  auto n = shape_numel(shape);
+  QDIFF_ASSERT(n.has_value() && dtype_size(dtype) > 0, "unchecked invalid shape");
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = *n;
+  // Over-allocate to a multiple of 64 bytes: vector kernels may read whole registers.
+  const size_t bytes = (t.nbytes() + 63) / 64 * 64;
+  t.data_ = std::shared_ptr<std::byte[]>(new (std::align_val_t(64)) std::byte[bytes ? bytes : 64](),
+                                         [](std::byte* p) { operator delete[](p, std::align_val_t(64)); });
+  return t;
+}
+
+Tensor Tensor::reshaped(Shape shape) const {
+  auto n = shape_numel(shape);
+  QDIFF_ASSERT(n.has_value() && *n == numel_, "reshape must keep the element count");
+  Tensor t = *this;
+  t.shape_ = std::move(shape);
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = zeros(dtype_, shape_);
+  if (nbytes()) std::memcpy(t.raw_mutable(), raw(), nbytes());
+  return t;
+}
+
+Tensor Tensor::cast(DType to) const {
+  if (to == dtype_) return *this;
+  Tensor out = zeros(to, shape_);
+  const size_t in_size = dtype_size(dtype_);
+  const size_t out_size = dtype_size(to);
+  const std::byte* src = raw();
+  std::byte* dst = out.raw_mutable();
+  if (is_64bit_int(dtype_) && !dtype_is_float(to)) {
+    // Integer to integer: exact modular conversion, no detour through double.
+    for (int64_t i = 0; i < numel_; ++i) {
+      uint64_t v;
+      std::memcpy(&v, src + i * in_size, 8);
+      if (to == DType::kBool) {
+        bool b = v != 0;
+        std::memcpy(dst + i * out_size, &b, 1);
+      } else {
+        std::memcpy(dst + i * out_size, &v, out_size);  // little endian: low bytes
+      }
+    }
+    return out;
+  }
+  for (int64_t i = 0; i < numel_; ++i)
+    store_from_double(dst + i * out_size, to, load_as_double(src + i * in_size, dtype_));
+  return out;
+}
+
+std::vector<float> Tensor::to_f32_vector() const {
+  Tensor f = cast(DType::kFloat32);
+  auto v = f.values<float>();
+  return {v.begin(), v.end()};
+}
+
+std::vector<int64_t> Tensor::to_i64_vector() const {
+  Tensor f = cast(DType::kInt64);
+  auto v = f.values<int64_t>();
+  return {v.begin(), v.end()};
+}
+
+}  // namespace qdiff
