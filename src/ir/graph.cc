@@ -47,8 +47,8 @@ NodeId Graph::add_node(Node n) {
   return id;
 }
 
-std::optional<ValueId> Graph::find_value(const std::string& name) const {
-  auto it = by_name_.find(name);
+std::optional<ValueId> Graph::find_value(const std::string& value_name) const {
+  auto it = by_name_.find(value_name);
   if (it == by_name_.end()) return std::nullopt;
   return it->second;
 }

@@ -73,7 +73,7 @@ class Graph {
   const std::vector<Node>& nodes() const { return nodes_; }
   size_t num_values() const { return values_.size(); }
   size_t num_nodes() const { return nodes_.size(); }
-  std::optional<ValueId> find_value(const std::string& name) const;
+  std::optional<ValueId> find_value(const std::string& value_name) const;
 
   // Reorders nodes topologically (stable: keeps file order where it is already valid).
   // Fails on a cycle or an input that nothing produces.

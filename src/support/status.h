@@ -73,6 +73,7 @@ class [[nodiscard]] Result {
   T& value() & { return std::get<T>(data_); }
   const T& value() const& { return std::get<T>(data_); }
   T&& value() && { return std::get<T>(std::move(data_)); }
+  T value_or(T fallback) const { return ok() ? std::get<T>(data_) : std::move(fallback); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }

@@ -1,0 +1,41 @@
+# The two commands (see README): `make demo` and `make test`.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+DEMO_OUT   ?= out/demo
+QDIFF      := $(BUILD)/tools/qdiff/qdiff
+
+.PHONY: all deps build build-asan demo test test-unit test-conformance test-oracle format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build:
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+build-asan:
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQDIFF_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Runs qdiff on the bundled demo model: inspect it, then run the 300 test samples, report
+# top-1 and dump every tensor.
+demo: deps build
+	$(QDIFF) inspect models/demo/demo_bn.onnx
+	$(QDIFF) run models/demo/demo_bn.onnx --input models/demo/samples.npy \
+	  --labels models/demo/labels.npy --dump $(DEMO_OUT)
+	@echo "demo: results in $(DEMO_OUT)/ (manifest.json + one .npy per tensor)"
+
+# Every test: unit tests and ONNX conformance under ASan/UBSan, then the conformance run and
+# the ONNX Runtime oracle on an optimized build.
+test: deps build-asan build
+	cd $(ASAN_BUILD) && ctest --output-on-failure -L 'unit|conformance'
+	cd $(BUILD) && ctest --output-on-failure -L '^oracle$$'
+
+format:
+	@git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) out

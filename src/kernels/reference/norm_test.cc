@@ -1,0 +1,114 @@
+// Hand-derived cases for BatchNormalization, InstanceNormalization and LayerNormalization.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/reference/reference.h"
+#include "testing/test_util.h"
+
+namespace qdiff::kernels::ref {
+namespace {
+
+using qdiff::testing::f32;
+using qdiff::testing::i64;
+using qdiff::testing::tensors_equal;
+using qdiff::testing::tensors_near;
+
+struct RunResult {
+  Status status;
+  std::vector<Tensor> y;
+};
+
+// Runs a kernel; an undefined Tensor in `in` stands for an absent optional input.
+RunResult run(KernelFn fn, const std::vector<Tensor>& in, const Attributes& attrs,
+              int64_t opset = 13, size_t n_out = 1) {
+  std::vector<const Tensor*> ptrs;
+  for (const Tensor& t : in) ptrs.push_back(t.defined() ? &t : nullptr);
+  RunResult r;
+  r.y.resize(n_out);
+  KernelContext ctx{attrs, ptrs, r.y, opset};
+  r.status = fn(ctx);
+  return r;
+}
+
+Attributes attrs(std::vector<std::pair<std::string, AttributeValue>> list) {
+  Attributes a;
+  for (auto& [k, v] : list) a.set(k, std::move(v));
+  return a;
+}
+
+using Ints = std::vector<int64_t>;
+
+TEST(BatchNormRef, Inference) {
+  const Tensor x = f32({1, 2, 1, 2}, {1, 2, 3, 4});
+  auto r = run(BatchNormalization,
+               {x, f32({2}, {1, 2}), f32({2}, {0, 1}), f32({2}, {1, 3}), f32({2}, {4, 1})},
+               attrs({{"epsilon", 0.0f}}), 15);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({1, 2, 1, 2}, {0, 0.5f, 1, 3})));
+}
+
+TEST(BatchNormRef, Opset7PerActivation) {
+  // spatial=0: parameters have the shape of X without N.
+  const Tensor x = f32({1, 2, 2}, {1, 2, 3, 4});
+  const Tensor ones = f32({2, 2}, {1, 1, 1, 1});
+  const Tensor zeros = f32({2, 2}, {0, 0, 0, 0});
+  const Tensor mean = f32({2, 2}, {1, 1, 2, 2});
+  auto r = run(BatchNormalization, {x, ones, zeros, mean, ones},
+               attrs({{"epsilon", 0.0f}, {"spatial", int64_t{0}}}), 7);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({1, 2, 2}, {0, 1, 1, 2})));
+}
+
+TEST(BatchNormRef, TrainingMode) {
+  const Tensor x = f32({2, 1}, {1, 3});
+  auto r = run(BatchNormalization, {x, f32({1}, {1}), f32({1}, {0}), f32({1}, {0}), f32({1}, {1})},
+               attrs({{"epsilon", 0.0f}, {"training_mode", int64_t{1}}}), 15, 3);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({2, 1}, {-1, 1})));
+  EXPECT_TRUE(tensors_near(r.y[1], f32({1}, {0.2f})));
+  EXPECT_TRUE(tensors_near(r.y[2], f32({1}, {1.0f})));
+}
+
+TEST(BatchNormRef, RejectsBadParams) {
+  const Tensor x = f32({1, 2, 1, 2}, {1, 2, 3, 4});
+  const Tensor p2 = f32({2}, {1, 1});
+  EXPECT_FALSE(run(BatchNormalization, {x, f32({3}, {1, 1, 1}), p2, p2, p2}, {}).status.ok());
+  EXPECT_FALSE(run(BatchNormalization, {x, p2, p2, p2}, {}).status.ok());
+  EXPECT_FALSE(run(BatchNormalization, {f32({2}, {1, 2}), p2, p2, p2, p2}, {}).status.ok());
+}
+
+TEST(InstanceNormRef, Example) {
+  const Tensor x = f32({1, 2, 1, 3}, {-1, 0, 1, 2, 3, 4});
+  auto r = run(InstanceNormalization, {x, f32({2}, {1, 1.5f}), f32({2}, {0, 1})}, {});
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(
+      r.y[0], f32({1, 2, 1, 3}, {-1.2247357f, 0, 1.2247357f, -0.8371035f, 1, 2.8371035f}), 1e-5));
+  EXPECT_FALSE(run(InstanceNormalization, {x, f32({1}, {1}), f32({2}, {0, 1})}, {}).status.ok());
+}
+
+TEST(LayerNormRef, LastAxisWithStats) {
+  const Tensor x = f32({2, 2}, {1, 3, 0, 4});
+  auto r = run(LayerNormalization, {x, f32({2}, {1, 2}), f32({2}, {0, 1})},
+               attrs({{"epsilon", 0.0f}}), 17, 3);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({2, 2}, {-1, 3, -1, 3})));
+  EXPECT_TRUE(tensors_near(r.y[1], f32({2, 1}, {2, 2})));
+  EXPECT_TRUE(tensors_near(r.y[2], f32({2, 1}, {1, 0.5f})));
+}
+
+TEST(LayerNormRef, AxisZeroNoBias) {
+  const Tensor x = f32({2, 1}, {1, 3});
+  auto r = run(LayerNormalization, {x, f32({2, 1}, {1, 1})},
+               attrs({{"epsilon", 0.0f}, {"axis", int64_t{0}}}), 17);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({2, 1}, {-1, 1})));
+  EXPECT_FALSE(run(LayerNormalization, {x, f32({3}, {1, 1, 1})}, {}, 17).status.ok());
+  EXPECT_FALSE(
+      run(LayerNormalization, {x, f32({1}, {1})}, attrs({{"axis", int64_t{2}}}), 17).status.ok());
+}
+
+}  // namespace
+}  // namespace qdiff::kernels::ref

@@ -1,0 +1,259 @@
+// Reference kernels for elementwise unary ops: Abs, Neg, Ceil, Floor, Round, Sqrt, Reciprocal,
+// Exp, Log, Sin, Cos, Tan, Erf, Sign, Cast, Identity, Dropout.
+// Float math is done in the tensor's own type (float32 stays float32).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <type_traits>
+
+#include "kernels/reference/common.h"
+#include "kernels/reference/reference.h"
+
+namespace qdiff::kernels::ref {
+namespace {
+
+enum class TypeSet { kFloat, kSignedOrFloat, kNumeric };
+
+template <TypeSet S, typename T>
+constexpr bool in_set() {
+  if constexpr (std::is_same_v<T, bool>) {
+    return false;
+  } else {
+    switch (S) {
+      case TypeSet::kFloat:
+        return std::is_floating_point_v<T>;
+      case TypeSet::kSignedOrFloat:
+        return std::is_signed_v<T>;
+      case TypeSet::kNumeric:
+        return true;
+    }
+    return false;
+  }
+}
+
+constexpr const char* set_name(TypeSet s) {
+  switch (s) {
+    case TypeSet::kFloat:
+      return "float32 or float64";
+    case TypeSet::kSignedOrFloat:
+      return "a float or signed integer type";
+    case TypeSet::kNumeric:
+      return "a numeric type";
+  }
+  return "";
+}
+
+// Y = f(X) elementwise with Y of X's type; make(T{}) returns the functor for element type T.
+template <TypeSet S, typename Make>
+Status unary(KernelContext& ctx, const char* op, Make&& make) {
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
+  Status st = dtype_error(op, 0, x->dtype(), set_name(S));
+  visit_dtype(x->dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (in_set<S, T>()) {
+      auto f = make(tag);
+      auto out = ctx.alloc_output(0, dtype_of<T>(), x->shape());
+      if (!out.ok()) {
+        st = out.status();
+        return;
+      }
+      const T* px = x->data<T>();
+      T* po = (*out)->template mutable_data<T>();
+      for (int64_t i = 0; i < x->numel(); ++i) po[i] = f(px[i]);
+      st = Status::ok_status();
+    }
+  });
+  return st;
+}
+
+// Shorthand for float-only ops given as a generic lambda over the value.
+template <typename F>
+Status float_unary(KernelContext& ctx, const char* op, F f) {
+  return unary<TypeSet::kFloat>(ctx, op, [&](auto tag) {
+    using T = decltype(tag);
+    return [&](T v) -> T { return f(v); };
+  });
+}
+
+// Round half to even, independent of the floating-point environment's rounding mode.
+template <typename T>
+T round_half_even(T x) {
+  T r = std::floor(x);
+  const T diff = x - r;  // exact for finite x
+  if (diff > T(0.5)) {
+    r += T(1);
+  } else if (diff == T(0.5)) {
+    if (std::fmod(r, T(2)) != T(0)) r += T(1);
+  }
+  if (r == T(0)) r = std::copysign(T(0), x);
+  return std::isinf(x) ? x : r;
+}
+
+// Optional scalar input i read as double; `fallback` when absent.
+Result<double> optional_scalar(const KernelContext& ctx, size_t i, const char* op, const char* name,
+                               double fallback) {
+  const Tensor* t = ctx.input(i);
+  if (!t || !t->defined()) return fallback;
+  if (t->numel() != 1)
+    return invalid_model(std::string(op) + ": input '" + name + "' must be a scalar, got shape " +
+                         shape_to_string(t->shape()));
+  if (t->dtype() == DType::kBool) return t->data<bool>()[0] ? 1.0 : 0.0;
+  if (t->dtype() == DType::kFloat64) return t->data<double>()[0];
+  if (!dtype_is_float(t->dtype()))
+    return invalid_model(std::string(op) + ": input '" + name + "' has type " +
+                         std::string(dtype_name(t->dtype())));
+  return static_cast<double>(t->to_f32_vector()[0]);
+}
+
+}  // namespace
+
+Status Abs(KernelContext& ctx) {
+  return unary<TypeSet::kNumeric>(ctx, "Abs", [](auto tag) {
+    using T = decltype(tag);
+    return [](T v) -> T {
+      if constexpr (std::is_floating_point_v<T>) {
+        return std::fabs(v);
+      } else if constexpr (std::is_unsigned_v<T>) {
+        return v;
+      } else {
+        using U = std::make_unsigned_t<T>;
+        // |MIN| wraps to MIN, like two's complement hardware; no signed overflow.
+        return v < 0 ? static_cast<T>(static_cast<U>(U{0} - static_cast<U>(v))) : v;
+      }
+    };
+  });
+}
+
+Status Neg(KernelContext& ctx) {
+  return unary<TypeSet::kSignedOrFloat>(ctx, "Neg", [](auto tag) {
+    using T = decltype(tag);
+    return [](T v) -> T {
+      if constexpr (std::is_floating_point_v<T>) {
+        return -v;
+      } else {
+        using U = std::make_unsigned_t<T>;
+        return static_cast<T>(static_cast<U>(U{0} - static_cast<U>(v)));  // -MIN wraps to MIN
+      }
+    };
+  });
+}
+
+Status Ceil(KernelContext& ctx) {
+  return float_unary(ctx, "Ceil", [](auto v) { return std::ceil(v); });
+}
+Status Floor(KernelContext& ctx) {
+  return float_unary(ctx, "Floor", [](auto v) { return std::floor(v); });
+}
+Status Round(KernelContext& ctx) {
+  return float_unary(ctx, "Round", [](auto v) { return round_half_even(v); });
+}
+Status Sqrt(KernelContext& ctx) {
+  return float_unary(ctx, "Sqrt", [](auto v) { return std::sqrt(v); });
+}
+Status Reciprocal(KernelContext& ctx) {
+  return float_unary(ctx, "Reciprocal", [](auto v) { return decltype(v)(1) / v; });
+}
+Status Exp(KernelContext& ctx) {
+  return float_unary(ctx, "Exp", [](auto v) { return std::exp(v); });
+}
+Status Log(KernelContext& ctx) {
+  return float_unary(ctx, "Log", [](auto v) { return std::log(v); });
+}
+Status Sin(KernelContext& ctx) {
+  return float_unary(ctx, "Sin", [](auto v) { return std::sin(v); });
+}
+Status Cos(KernelContext& ctx) {
+  return float_unary(ctx, "Cos", [](auto v) { return std::cos(v); });
+}
+Status Tan(KernelContext& ctx) {
+  return float_unary(ctx, "Tan", [](auto v) { return std::tan(v); });
+}
+Status Erf(KernelContext& ctx) {
+  return float_unary(ctx, "Erf", [](auto v) { return std::erf(v); });
+}
+
+Status Sign(KernelContext& ctx) {
+  return unary<TypeSet::kNumeric>(ctx, "Sign", [](auto tag) {
+    using T = decltype(tag);
+    return [](T v) -> T {
+      if constexpr (std::is_floating_point_v<T>) {
+        if (std::isnan(v)) return v;
+      }
+      if (v > T(0)) return T(1);
+      if constexpr (std::is_signed_v<T>) {
+        if (v < T(0)) return T(-1);
+      }
+      return T(0);
+    };
+  });
+}
+
+Status Cast(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
+  if (!ctx.attrs.has("to")) return invalid_model("Cast: missing required attribute 'to'");
+  QDIFF_ASSIGN_OR_RETURN(int64_t to, ctx.attrs.get_int("to", 0));
+  if (to < 0 || to > std::numeric_limits<int>::max())
+    return invalid_model("Cast: invalid target type " + std::to_string(to));
+  const std::optional<DType> target = dtype_from_onnx(static_cast<int>(to));
+  if (!target || dtype_size(*target) == 0)
+    return unsupported("Cast: target type " + std::to_string(to) +
+                       " (ONNX TensorProto.DataType) is not supported (string, complex, float8 and "
+                       "int4 types are not)");
+  if (dtype_size(x->dtype()) == 0)
+    return dtype_error("Cast", 0, x->dtype(), "a numeric type or bool");
+  if (*target == x->dtype()) {
+    ctx.set_output(0, *x);
+    return Status::ok_status();
+  }
+  QDIFF_ASSIGN_OR_RETURN(Tensor * out, ctx.alloc_output(0, *target, x->shape()));
+  *out = x->cast(*target);
+  return Status::ok_status();
+}
+
+Status Identity(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
+  ctx.set_output(0, *x);
+  return Status::ok_status();
+}
+
+Status Dropout(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
+  if (ctx.opset >= 12) {
+    QDIFF_ASSIGN_OR_RETURN(double ratio, optional_scalar(ctx, 1, "Dropout", "ratio", 0.5));
+    QDIFF_ASSIGN_OR_RETURN(double training, optional_scalar(ctx, 2, "Dropout", "training_mode", 0));
+    const Tensor* t = ctx.input(2);
+    if (t && t->defined() && t->dtype() != DType::kBool)
+      return dtype_error("Dropout", 2, t->dtype(), "bool");
+    if (training != 0) {
+      if (!(ratio >= 0 && ratio < 1))
+        return invalid_model("Dropout: ratio " + std::to_string(ratio) + " is not in [0, 1)");
+      if (ratio != 0)
+        return unsupported(
+            "Dropout: training_mode=true with a nonzero ratio is random; qdiff runs inference");
+    }
+  } else {
+    QDIFF_ASSIGN_OR_RETURN(float ratio, ctx.attrs.get_float("ratio", 0.5f));
+    (void)ratio;  // inference: ignored
+  }
+  ctx.set_output(0, *x);
+  if (ctx.outputs.size() > 1) {
+    // Nothing is dropped: the mask is all true (bool since opset 10, the data type before).
+    const DType mask_type = ctx.opset >= 10 ? DType::kBool : x->dtype();
+    QDIFF_ASSIGN_OR_RETURN(Tensor * mask, ctx.alloc_output(1, mask_type, x->shape()));
+    const bool filled = visit_dtype(mask_type, [&](auto tag) {
+      using T = decltype(tag);
+      T* p = mask->mutable_data<T>();
+      std::fill(p, p + mask->numel(), static_cast<T>(1));
+    });
+    if (!filled) {  // float16/bfloat16 data (opset < 10): fill in float32 and convert
+      Tensor ones = Tensor::zeros(DType::kFloat32, x->shape());
+      float* p = ones.mutable_data<float>();
+      std::fill(p, p + ones.numel(), 1.0f);
+      *mask = ones.cast(mask_type);
+    }
+  }
+  return Status::ok_status();
+}
+
+}  // namespace qdiff::kernels::ref

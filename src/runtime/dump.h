@@ -1,0 +1,61 @@
+// The dump directory contract (docs/dump-format.md): manifest.json plus one .npy per tensor
+// holding one row per sample (a leading sample dimension).
+#pragma once
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/observer.h"
+
+namespace qdiff::runtime {
+
+// An observer that streams the selected tensors of every sample into a dump directory.
+// Rows are appended as samples run, so memory does not grow with the sample count.
+class DumpWriter : public Observer {
+ public:
+  // `selection` empty = every tensor. `sample_names` fixes the sample count upfront.
+  static Result<std::unique_ptr<DumpWriter>> create(const std::filesystem::path& dir,
+                                                    const ir::Graph& graph,
+                                                    std::vector<ir::ValueId> selection,
+                                                    std::vector<std::string> sample_names);
+  bool wants(ir::ValueId id) const override;
+  Status observe(ir::ValueId id, const Tensor& value) override;
+  // Writes manifest.json; call after every sample has run.
+  Status finish(const std::string& model_path, const std::string& mode);
+
+ private:
+  struct Entry {
+    std::string file;
+    DType dtype = DType::kUndefined;
+    Shape shape;  // of one sample
+    int64_t rows = 0;
+    std::ofstream stream;
+  };
+  DumpWriter(std::filesystem::path dir, const ir::Graph& graph) : dir_(std::move(dir)), graph_(graph) {}
+
+  std::filesystem::path dir_;
+  const ir::Graph& graph_;
+  std::vector<bool> selected_;
+  std::vector<std::string> samples_;
+  std::vector<ir::ValueId> order_;  // first-seen (execution) order
+  std::map<ir::ValueId, Entry> entries_;
+  std::map<std::string, int> used_files_;
+};
+
+// A dump read back: tensor name -> stacked tensor [samples, ...].
+struct Dump {
+  std::vector<std::string> samples;
+  std::vector<std::string> names;  // manifest order
+  std::map<std::string, Tensor> tensors;
+};
+Result<Dump> read_dump(const std::filesystem::path& dir);
+
+// File-system-safe file name for a tensor name: [A-Za-z0-9._-] kept, the rest '_'.
+std::string sanitize_file_name(const std::string& name);
+
+}  // namespace qdiff::runtime

@@ -1,0 +1,145 @@
+// qdiff run MODEL --input X.npy|DIR --dump DIR: run every sample, tap every tensor, dump them.
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+
+#include "commands.h"
+#include "onnx/importer.h"
+#include "runtime/dump.h"
+#include "runtime/interpreter.h"
+#include "runtime/samples.h"
+#include "tensor/npy.h"
+
+namespace qdiff::cli {
+namespace {
+
+struct RunCommandOptions {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::string dump_dir;
+  std::string tensors = "all";
+  std::string labels;
+  std::string mode = "float";
+  int threads = 1;
+  bool reference = false;
+  bool stop_on_nonfinite = false;
+  int64_t max_tensor_mb = 8192;
+};
+
+Result<std::vector<ir::ValueId>> select_tensors(const ir::Graph& g, const std::string& spec) {
+  std::vector<ir::ValueId> ids;
+  if (spec == "all") return ids;  // empty = all
+  if (spec == "outputs") return g.outputs;
+  size_t pos = 0;
+  while (pos <= spec.size()) {
+    const size_t comma = spec.find(',', pos);
+    const std::string name = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    auto id = g.find_value(name);
+    if (!id) return invalid_argument("--tensors: the model has no tensor named '" + name + "'");
+    ids.push_back(*id);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return ids;
+}
+
+// Index of the largest element (first on ties), over all elements of a [1, classes] output.
+int64_t argmax(const Tensor& t) {
+  const std::vector<float> v = t.to_f32_vector();
+  int64_t best = 0;
+  for (size_t i = 1; i < v.size(); ++i)
+    if (v[i] > v[static_cast<size_t>(best)]) best = static_cast<int64_t>(i);
+  return best;
+}
+
+Status run_run(const RunCommandOptions& o) {
+  if (o.mode != "float")
+    return unsupported("--mode " + o.mode + ": only the float world runs today");
+  if (o.max_tensor_mb <= 0) return invalid_argument("--max-tensor-mb must be positive");
+  set_tensor_byte_limit(static_cast<uint64_t>(o.max_tensor_mb) << 20);
+  QDIFF_ASSIGN_OR_RETURN(onnx::ImportedModel model, onnx::import_model(o.model));
+  const ir::Graph& g = model.graph;
+  QDIFF_ASSIGN_OR_RETURN(runtime::Samples samples, runtime::load_samples(g, o.inputs));
+  QDIFF_ASSIGN_OR_RETURN(std::vector<ir::ValueId> selection, select_tensors(g, o.tensors));
+  std::optional<Tensor> labels;
+  if (!o.labels.empty()) {
+    QDIFF_ASSIGN_OR_RETURN(labels, read_npy(o.labels));
+    if (labels->numel() != static_cast<int64_t>(samples.names.size()) || !dtype_is_integer(labels->dtype()))
+      return invalid_argument(o.labels + ": expected " + std::to_string(samples.names.size()) +
+                              " integer labels, got " + std::string(dtype_name(labels->dtype())) +
+                              shape_to_string(labels->shape()));
+  }
+  QDIFF_ASSIGN_OR_RETURN(auto interp, runtime::Interpreter::create(g, {o.threads, !o.reference}));
+
+  runtime::ObserverList observers;
+  std::unique_ptr<runtime::DumpWriter> dump;
+  if (!o.dump_dir.empty()) {
+    QDIFF_ASSIGN_OR_RETURN(dump, runtime::DumpWriter::create(o.dump_dir, g, selection, samples.names));
+    observers.add(dump.get());
+  }
+  runtime::NonFiniteGuard guard(g);
+  if (o.stop_on_nonfinite) observers.add(&guard);
+
+  std::printf("qdiff run: %s, %zu sample%s, mode %s, %d thread%s%s\n", o.model.c_str(),
+              samples.names.size(), samples.names.size() == 1 ? "" : "s", o.mode.c_str(),
+              o.threads, o.threads == 1 ? "" : "s", o.reference ? ", reference kernels" : "");
+  std::vector<int64_t> labels_v = labels ? labels->to_i64_vector() : std::vector<int64_t>{};
+  int64_t correct = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < samples.names.size(); ++i) {
+    auto outputs = interp->run(samples.inputs[i], &observers);
+    if (!outputs.ok()) return outputs.status().with_context("sample " + samples.names[i]);
+    if (labels && argmax((*outputs)[0]) == labels_v[i]) ++correct;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("  ran in %.3f s (%.2f ms/sample)\n", seconds,
+              1e3 * seconds / static_cast<double>(std::max<size_t>(samples.names.size(), 1)));
+  if (labels)
+    std::printf("  top-1 %.4f (%" PRId64 "/%zu) of output '%s' against %s\n",
+                static_cast<double>(correct) / static_cast<double>(samples.names.size()), correct,
+                samples.names.size(), g.value(g.outputs[0]).name.c_str(), o.labels.c_str());
+  if (dump) {
+    QDIFF_RETURN_IF_ERROR(dump->finish(o.model, o.mode));
+    std::printf("  dump: %s/manifest.json (%zu tensors)\n", o.dump_dir.c_str(),
+                selection.empty() ? g.inputs.size() + [&] {
+                  size_t n = 0;
+                  for (const auto& node : g.nodes()) n += node.outputs.size();
+                  return n;
+                }() : selection.size());
+  }
+  return Status();
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, std::function<Status()>& run) {
+  auto o = std::make_shared<RunCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run", "Run the model on every sample and tap every tensor; write a dump directory "
+             "(manifest.json + one .npy per tensor, one row per sample).");
+  cmd->add_option("model", o->model, "ONNX model file")->required();
+  cmd->add_option("--input", o->inputs,
+                  "Samples: X.npy (one sample, or a stack along a new leading dim), a directory "
+                  "of .npy files, or NAME=PATH per model input")
+      ->required();
+  cmd->add_option("--dump", o->dump_dir, "Write the dump directory here");
+  cmd->add_option("--tensors", o->tensors,
+                  "Tensors to dump: all, outputs, or a comma-separated list of names")
+      ->default_val("all");
+  cmd->add_option("--labels", o->labels,
+                  "Integer class labels (.npy, one per sample): report top-1 of the first output");
+  cmd->add_option("--mode", o->mode, "Numeric world: float")->default_val("float");
+  cmd->add_option("--threads", o->threads, "Threads (results do not depend on it)")
+      ->default_val(1)
+      ->check(CLI::Range(1, 256));
+  cmd->add_flag("--reference", o->reference, "Use only the reference kernels (the specification)");
+  cmd->add_flag("--stop-on-nonfinite", o->stop_on_nonfinite,
+                "Stop at the first tensor holding NaN or Inf, naming it");
+  cmd->add_option("--max-tensor-mb", o->max_tensor_mb,
+                  "Refuse any tensor larger than this (MiB)")
+      ->default_val(8192);
+  cmd->callback([o, &run] { run = [o] { return run_run(*o); }; });
+}
+
+}  // namespace qdiff::cli
