@@ -41,6 +41,9 @@ struct Value {
   TensorType type;
   std::optional<Tensor> initializer;  // weights and other constants from the model file
   NodeId producer = UINT32_MAX;       // UINT32_MAX for graph inputs and initializers
+  // The model stores this tensor as float16/bfloat16; qdiff holds it as float32 (see
+  // ImportOptions::float16_to_float32) and can round it back (RunOptions::round_float16).
+  bool float16_in_model = false;
 };
 
 struct Node {

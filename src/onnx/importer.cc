@@ -5,6 +5,8 @@
 #include <onnx/shape_inference/implementation.h>
 
 #include <fstream>
+#include <map>
+#include <queue>
 #include <set>
 #include <sstream>
 
@@ -42,6 +44,10 @@ ir::TensorType type_from_proto(const ::onnx::TypeProto& type, bool f16_to_f32) {
     t.dims = std::move(dims);
   }
   return t;
+}
+
+bool is_float16_type(const ::onnx::TypeProto& type) {
+  return type.has_tensor_type() && is_float16(type.tensor_type().elem_type());
 }
 
 struct Importer {
@@ -105,6 +111,7 @@ struct Importer {
       for (int64_t d : t->shape()) dims.push_back({d, ""});
       v.type.dims = std::move(dims);
       v.initializer = std::move(t).value();
+      v.float16_in_model = is_float16(init.data_type());
       g.add_value(std::move(v));
     }
     for (const auto& in : gp.input()) {
@@ -119,6 +126,7 @@ struct Importer {
       ir::Value v;
       v.name = in.name();
       v.type = type_from_proto(in.type(), options.float16_to_float32);
+      v.float16_in_model = is_float16_type(in.type());
       if (is_float16(in.type().tensor_type().elem_type()) && options.float16_to_float32)
         out->notes.push_back("graph input '" + in.name() + "' is float16 in the model; qdiff " +
                              "runs it as float32");
@@ -126,8 +134,10 @@ struct Importer {
     }
     for (const auto& vi : gp.value_info()) {
       const ir::ValueId id = value_for(g, vi.name());
-      if (!g.value(id).initializer)
+      if (!g.value(id).initializer) {
         g.value(id).type = type_from_proto(vi.type(), options.float16_to_float32);
+        g.value(id).float16_in_model = is_float16_type(vi.type());
+      }
     }
 
     std::set<std::string> node_names;
@@ -184,7 +194,10 @@ struct Importer {
         return unsupported("graph output '" + o.name() +
                            "' is not a tensor (sequence, map and optional types are not supported)");
       ir::TensorType t = type_from_proto(o.type(), options.float16_to_float32);
-      if (t.dtype != DType::kUndefined && !g.value(*id).initializer) g.value(*id).type = t;
+      if (t.dtype != DType::kUndefined && !g.value(*id).initializer) {
+        g.value(*id).type = t;
+        g.value(*id).float16_in_model = is_float16_type(o.type());
+      }
       g.outputs.push_back(*id);
     }
     if (converted_f16 > 0)
@@ -194,6 +207,43 @@ struct Importer {
     return g.verify();
   }
 };
+
+// Some exporters write nodes out of order; ONNX requires topological order and libonnx's checker
+// and shape inference rely on it. Reorders (stable) when needed; leaves cycles to the verifier.
+void sort_nodes(::onnx::GraphProto* g) {
+  const int n = g->node_size();
+  std::map<std::string, int> producer;
+  for (int i = 0; i < n; ++i)
+    for (const auto& out : g->node(i).output()) producer.emplace(out, i);
+  std::vector<int> pending(static_cast<size_t>(n), 0);
+  std::vector<std::vector<int>> users(static_cast<size_t>(n));
+  bool sorted = true;
+  for (int i = 0; i < n; ++i) {
+    for (const auto& in : g->node(i).input()) {
+      auto it = producer.find(in);
+      if (in.empty() || it == producer.end() || it->second == i) continue;
+      ++pending[static_cast<size_t>(i)];
+      users[static_cast<size_t>(it->second)].push_back(i);
+      sorted = sorted && it->second < i;
+    }
+  }
+  if (sorted) return;
+  std::priority_queue<int, std::vector<int>, std::greater<>> ready;
+  for (int i = 0; i < n; ++i)
+    if (pending[static_cast<size_t>(i)] == 0) ready.push(i);
+  std::vector<int> order;
+  while (!ready.empty()) {
+    const int i = ready.top();
+    ready.pop();
+    order.push_back(i);
+    for (int u : users[static_cast<size_t>(i)])
+      if (--pending[static_cast<size_t>(u)] == 0) ready.push(u);
+  }
+  if (static_cast<int>(order.size()) != n) return;  // a cycle: the verifier reports it
+  google::protobuf::RepeatedPtrField<::onnx::NodeProto> nodes;
+  nodes.Swap(g->mutable_node());
+  for (int i : order) *g->add_node() = std::move(*nodes.Mutable(i));
+}
 
 bool has_external_data(const ::onnx::GraphProto& g) {
   for (const auto& t : g.initializer())
@@ -229,6 +279,7 @@ Result<ImportedModel> import_model_from_bytes(const std::string& bytes, const fs
                         "qdiff links (opset " + std::to_string(kLibOnnxMaxOpset) +
                         "); checked by qdiff's own rules only");
   }
+  sort_nodes(model.mutable_graph());
   if (options.run_checker && libonnx_knows) {
     try {
       if (has_external_data(model.graph()))

@@ -75,6 +75,8 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     QDIFF_RETURN_IF_ERROR(check_input(i, inputs[i]));
     const ir::ValueId id = graph_.inputs[i];
     values[id] = inputs[i];
+    if (options_.round_float16 && graph_.value(id).float16_in_model)
+      values[id] = values[id].cast(DType::kFloat16).cast(DType::kFloat32);
     if (observer && observer->wants(id)) QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id]));
   }
 
@@ -120,6 +122,9 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
         return Status(ErrorCode::kInternal,
                       node.describe() + ": kernel did not produce output " + std::to_string(o));
       values[id] = std::move(node_outputs[o]);
+      if (options_.round_float16 && graph_.value(id).float16_in_model &&
+          values[id].dtype() == DType::kFloat32)
+        values[id] = values[id].cast(DType::kFloat16).cast(DType::kFloat32);
       if (observer && observer->wants(id))
         QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id]));
       if (last_use_[id] < 0 && !is_output_[id]) values[id] = Tensor();  // nobody reads it

@@ -23,6 +23,7 @@ struct RunCommandOptions {
   int threads = 1;
   bool reference = false;
   bool stop_on_nonfinite = false;
+  bool round_float16 = false;
   int64_t max_tensor_mb = 8192;
 };
 
@@ -69,7 +70,7 @@ Status run_run(const RunCommandOptions& o) {
                               " integer labels, got " + std::string(dtype_name(labels->dtype())) +
                               shape_to_string(labels->shape()));
   }
-  QDIFF_ASSIGN_OR_RETURN(auto interp, runtime::Interpreter::create(g, {o.threads, !o.reference}));
+  QDIFF_ASSIGN_OR_RETURN(auto interp, runtime::Interpreter::create(g, {o.threads, !o.reference, o.round_float16}));
 
   runtime::ObserverList observers;
   std::unique_ptr<runtime::DumpWriter> dump;
@@ -134,6 +135,9 @@ void add_run_command(CLI::App& app, std::function<Status()>& run) {
       ->default_val(1)
       ->check(CLI::Range(1, 256));
   cmd->add_flag("--reference", o->reference, "Use only the reference kernels (the specification)");
+  cmd->add_flag("--round-float16", o->round_float16,
+                "For a float16 model: round each tensor the model stores as float16 to float16 "
+                "precision, as a float16 runtime does (default: run its float32 original)");
   cmd->add_flag("--stop-on-nonfinite", o->stop_on_nonfinite,
                 "Stop at the first tensor holding NaN or Inf, naming it");
   cmd->add_option("--max-tensor-mb", o->max_tensor_mb,
