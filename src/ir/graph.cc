@@ -30,7 +30,9 @@ std::string TensorType::to_string() const {
   return s + "]";
 }
 
-std::string Node::describe() const { return "node '" + name + "' (" + op_type + ")"; }
+std::string Node::describe() const {
+  return "node '" + name + "' (" + op_type + ")";
+}
 
 ValueId Graph::add_value(Value v) {
   const auto id = static_cast<ValueId>(values_.size());

@@ -32,7 +32,7 @@ struct TensorType {
   std::optional<std::vector<Dim>> dims;  // nullopt: rank unknown
 
   bool fully_known() const;
-  Shape shape() const;  // requires fully_known()
+  Shape shape() const;            // requires fully_known()
   std::string to_string() const;  // "float32[1,3,N,224]"
 };
 
@@ -47,11 +47,11 @@ struct Value {
 };
 
 struct Node {
-  std::string name;     // ONNX node name; the importer makes one up when it is empty
-  std::string op_type;  // as in the model
-  std::string domain;   // "" for the default domain
-  std::optional<OpKind> kind;  // nullopt: qdiff has no kernel for this op
-  int64_t opset = 0;           // opset version of the node's domain
+  std::string name;             // ONNX node name; the importer makes one up when it is empty
+  std::string op_type;          // as in the model
+  std::string domain;           // "" for the default domain
+  std::optional<OpKind> kind;   // nullopt: qdiff has no kernel for this op
+  int64_t opset = 0;            // opset version of the node's domain
   std::vector<ValueId> inputs;  // kNoValue for an absent optional input
   std::vector<ValueId> outputs;
   Attributes attributes;

@@ -14,7 +14,9 @@ constexpr std::array<std::string_view, kOpKindCount> kNames = {
 
 }  // namespace
 
-std::string_view op_kind_name(OpKind kind) { return kNames[static_cast<size_t>(kind)]; }
+std::string_view op_kind_name(OpKind kind) {
+  return kNames[static_cast<size_t>(kind)];
+}
 
 std::optional<OpKind> op_kind_from_onnx(std::string_view domain, std::string_view op_type) {
   if (!domain.empty() && domain != "ai.onnx") return std::nullopt;

@@ -59,17 +59,22 @@ struct Importer {
   Result<AttributeValue> attribute(const ::onnx::AttributeProto& a, const std::string& where) {
     using A = ::onnx::AttributeProto;
     switch (a.type()) {
-      case A::INT: return AttributeValue(static_cast<int64_t>(a.i()));
-      case A::FLOAT: return AttributeValue(a.f());
-      case A::STRING: return AttributeValue(a.s());
+      case A::INT:
+        return AttributeValue(static_cast<int64_t>(a.i()));
+      case A::FLOAT:
+        return AttributeValue(a.f());
+      case A::STRING:
+        return AttributeValue(a.s());
       case A::TENSOR: {
         if (is_float16(a.t().data_type()) && options.float16_to_float32) ++converted_f16;
         auto t = tensor_from_proto(a.t(), base_dir, options.float16_to_float32);
         if (!t.ok()) return t.status().with_context(where);
         return AttributeValue(std::move(t).value());
       }
-      case A::INTS: return AttributeValue(std::vector<int64_t>(a.ints().begin(), a.ints().end()));
-      case A::FLOATS: return AttributeValue(std::vector<float>(a.floats().begin(), a.floats().end()));
+      case A::INTS:
+        return AttributeValue(std::vector<int64_t>(a.ints().begin(), a.ints().end()));
+      case A::FLOATS:
+        return AttributeValue(std::vector<float>(a.floats().begin(), a.floats().end()));
       case A::STRINGS:
         return AttributeValue(std::vector<std::string>(a.strings().begin(), a.strings().end()));
       default:
@@ -121,8 +126,9 @@ struct Importer {
         continue;
       }
       if (!in.type().has_tensor_type())
-        return unsupported("graph input '" + in.name() +
-                           "' is not a tensor (sequence, map and optional types are not supported)");
+        return unsupported(
+            "graph input '" + in.name() +
+            "' is not a tensor (sequence, map and optional types are not supported)");
       ir::Value v;
       v.name = in.name();
       v.type = type_from_proto(in.type(), options.float16_to_float32);
@@ -191,8 +197,9 @@ struct Importer {
       auto id = g.find_value(o.name());
       if (!id) return invalid_model("graph output '" + o.name() + "' is never produced");
       if (!o.type().has_tensor_type() && o.type().value_case() != ::onnx::TypeProto::VALUE_NOT_SET)
-        return unsupported("graph output '" + o.name() +
-                           "' is not a tensor (sequence, map and optional types are not supported)");
+        return unsupported(
+            "graph output '" + o.name() +
+            "' is not a tensor (sequence, map and optional types are not supported)");
       ir::TensorType t = type_from_proto(o.type(), options.float16_to_float32);
       if (t.dtype != DType::kUndefined && !g.value(*id).initializer) {
         g.value(*id).type = t;
@@ -272,7 +279,8 @@ Result<ImportedModel> import_model_from_bytes(const std::string& bytes, const fs
   int64_t opset = 0;
   for (const auto& op : model.opset_import())
     if (op.domain().empty() || op.domain() == "ai.onnx") opset = op.version();
-  const bool libonnx_knows = opset <= kLibOnnxMaxOpset && model.ir_version() <= kLibOnnxMaxIrVersion;
+  const bool libonnx_knows =
+      opset <= kLibOnnxMaxOpset && model.ir_version() <= kLibOnnxMaxIrVersion;
   if (!libonnx_knows) {
     out.notes.push_back("opset " + std::to_string(opset) + " / IR version " +
                         std::to_string(model.ir_version()) + " is newer than the ONNX checker " +

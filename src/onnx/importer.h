@@ -24,8 +24,8 @@ struct ImportedModel {
   ir::Graph graph;
   std::filesystem::path path;
   int64_t ir_version = 0;
-  std::string producer;                // "pytorch 1.13.0"
-  std::vector<std::string> notes;      // what the importer did that a user should know
+  std::string producer;            // "pytorch 1.13.0"
+  std::vector<std::string> notes;  // what the importer did that a user should know
 };
 
 Result<ImportedModel> import_model(const std::filesystem::path& path,

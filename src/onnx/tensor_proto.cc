@@ -86,21 +86,43 @@ Result<Tensor> tensor_from_proto(const ::onnx::TensorProto& proto,
   } else {
     Status s;
     switch (*dtype) {
-      case DType::kFloat32: s = copy_field<float>(proto.float_data(), &t, name); break;
-      case DType::kFloat64: s = copy_field<double>(proto.double_data(), &t, name); break;
-      case DType::kInt64: s = copy_field<int64_t>(proto.int64_data(), &t, name); break;
+      case DType::kFloat32:
+        s = copy_field<float>(proto.float_data(), &t, name);
+        break;
+      case DType::kFloat64:
+        s = copy_field<double>(proto.double_data(), &t, name);
+        break;
+      case DType::kInt64:
+        s = copy_field<int64_t>(proto.int64_data(), &t, name);
+        break;
       case DType::kUInt32:
-      case DType::kUInt64: s = copy_field<uint64_t>(proto.uint64_data(), &t, name); break;
-      case DType::kInt8: s = copy_field<int8_t>(proto.int32_data(), &t, name); break;
-      case DType::kUInt8: s = copy_field<uint8_t>(proto.int32_data(), &t, name); break;
-      case DType::kInt16: s = copy_field<int16_t>(proto.int32_data(), &t, name); break;
+      case DType::kUInt64:
+        s = copy_field<uint64_t>(proto.uint64_data(), &t, name);
+        break;
+      case DType::kInt8:
+        s = copy_field<int8_t>(proto.int32_data(), &t, name);
+        break;
+      case DType::kUInt8:
+        s = copy_field<uint8_t>(proto.int32_data(), &t, name);
+        break;
+      case DType::kInt16:
+        s = copy_field<int16_t>(proto.int32_data(), &t, name);
+        break;
       case DType::kUInt16:
       case DType::kFloat16:
-      case DType::kBFloat16: s = copy_field<uint16_t>(proto.int32_data(), &t, name); break;
-      case DType::kInt32: s = copy_field<int32_t>(proto.int32_data(), &t, name); break;
-      case DType::kBool: s = copy_field<bool>(proto.int32_data(), &t, name); break;
+      case DType::kBFloat16:
+        s = copy_field<uint16_t>(proto.int32_data(), &t, name);
+        break;
+      case DType::kInt32:
+        s = copy_field<int32_t>(proto.int32_data(), &t, name);
+        break;
+      case DType::kBool:
+        s = copy_field<bool>(proto.int32_data(), &t, name);
+        break;
       case DType::kUndefined:
-      case DType::kString: s = unsupported("tensor '" + name + "': unsupported type"); break;
+      case DType::kString:
+        s = unsupported("tensor '" + name + "': unsupported type");
+        break;
     }
     QDIFF_RETURN_IF_ERROR(s);
   }

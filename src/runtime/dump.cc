@@ -35,7 +35,9 @@ Result<std::unique_ptr<DumpWriter>> DumpWriter::create(const fs::path& dir, cons
   return w;
 }
 
-bool DumpWriter::wants(ir::ValueId id) const { return id < selected_.size() && selected_[id]; }
+bool DumpWriter::wants(ir::ValueId id) const {
+  return id < selected_.size() && selected_[id];
+}
 
 Status DumpWriter::observe(ir::ValueId id, const Tensor& value) {
   const std::string& name = graph_.value(id).name;
@@ -58,7 +60,8 @@ Status DumpWriter::observe(ir::ValueId id, const Tensor& value) {
     return invalid_argument("tensor '" + name + "' is " + std::string(dtype_name(value.dtype())) +
                             shape_to_string(value.shape()) + " in sample " +
                             std::to_string(e.rows) + " but " + std::string(dtype_name(e.dtype)) +
-                            shape_to_string(e.shape) + " before; a dump needs one shape per tensor");
+                            shape_to_string(e.shape) +
+                            " before; a dump needs one shape per tensor");
   }
   if (e.rows >= static_cast<int64_t>(samples_.size()))
     return Status(ErrorCode::kInternal, "more rows than samples for tensor '" + name + "'");

@@ -36,7 +36,8 @@ class DumpWriter : public Observer {
     int64_t rows = 0;
     std::ofstream stream;
   };
-  DumpWriter(std::filesystem::path dir, const ir::Graph& graph) : dir_(std::move(dir)), graph_(graph) {}
+  DumpWriter(std::filesystem::path dir, const ir::Graph& graph)
+      : dir_(std::move(dir)), graph_(graph) {}
 
   std::filesystem::path dir_;
   const ir::Graph& graph_;

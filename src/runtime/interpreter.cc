@@ -26,8 +26,8 @@ std::vector<std::string> Interpreter::unsupported_ops(const ir::Graph& graph) {
     if (!n.kind) missing[(n.domain.empty() ? "" : n.domain + ":") + n.op_type].push_back(n.name);
   std::vector<std::string> lines;
   for (const auto& [op, nodes] : missing) {
-    std::string line = op + " (" + std::to_string(nodes.size()) + " node" +
-                       (nodes.size() > 1 ? "s" : "") + ": ";
+    std::string line =
+        op + " (" + std::to_string(nodes.size()) + " node" + (nodes.size() > 1 ? "s" : "") + ": ";
     for (size_t i = 0; i < nodes.size() && i < 3; ++i) line += (i ? ", " : "") + nodes[i];
     lines.push_back(line + (nodes.size() > 3 ? ", ...)" : ")"));
   }
@@ -88,12 +88,12 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     for (ir::ValueId in : node.inputs) {
       node_inputs.push_back(in == ir::kNoValue ? nullptr : &values[in]);
       if (in != ir::kNoValue && !values[in].defined())
-        return Status(ErrorCode::kInternal, node.describe() + ": input '" +
-                                                graph_.value(in).name + "' was released early");
+        return Status(ErrorCode::kInternal, node.describe() + ": input '" + graph_.value(in).name +
+                                                "' was released early");
     }
     node_outputs.assign(node.outputs.size(), Tensor());
-    kernels::KernelContext ctx{node.attributes, node_inputs, node_outputs, node.opset,
-                               options_.threads, &states_[i]};
+    kernels::KernelContext ctx{node.attributes, node_inputs,      node_outputs,
+                               node.opset,      options_.threads, &states_[i]};
     Status s;
     bool ran = false;
     const KernelEntry fast = fast_kernel(*node.kind);
@@ -125,8 +125,7 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
       if (options_.round_float16 && graph_.value(id).float16_in_model &&
           values[id].dtype() == DType::kFloat32)
         values[id] = values[id].cast(DType::kFloat16).cast(DType::kFloat32);
-      if (observer && observer->wants(id))
-        QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id]));
+      if (observer && observer->wants(id)) QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id]));
       if (last_use_[id] < 0 && !is_output_[id]) values[id] = Tensor();  // nobody reads it
     }
     for (ir::ValueId in : node.inputs)

@@ -18,8 +18,8 @@
 namespace qdiff::runtime {
 
 struct RunOptions {
-  int threads = 1;         // threads kernels may use; results do not depend on it
-  bool use_fast = true;    // false: reference kernels only (the specification)
+  int threads = 1;       // threads kernels may use; results do not depend on it
+  bool use_fast = true;  // false: reference kernels only (the specification)
   // Round every tensor the model stores as float16 to float16 precision as it is produced,
   // as a float16 runtime stores it. Off: the float32 original of a float16 model.
   bool round_float16 = false;

@@ -46,7 +46,8 @@ int64_t node_macs(const ir::Node& node, const std::map<ir::ValueId, Shape>& shap
       const int64_t k = x->empty() ? 1 : x->back();
       return product(y, 0, y.size()) * k;
     }
-    default: return 0;
+    default:
+      return 0;
   }
 }
 
@@ -58,11 +59,20 @@ std::optional<WeightRange> weight_range(const ir::Graph& graph, const ir::Node& 
   if (!node.kind || node.inputs.size() < 2) return std::nullopt;
   int64_t axis;  // the output-channel axis of the weight
   switch (*node.kind) {
-    case ir::OpKind::kConv: axis = 0; break;
-    case ir::OpKind::kConvTranspose: axis = 1; break;
-    case ir::OpKind::kGemm: axis = node.attributes.get_int("transB", 0).value_or(0) ? 0 : 1; break;
-    case ir::OpKind::kMatMul: axis = 1; break;
-    default: return std::nullopt;
+    case ir::OpKind::kConv:
+      axis = 0;
+      break;
+    case ir::OpKind::kConvTranspose:
+      axis = 1;
+      break;
+    case ir::OpKind::kGemm:
+      axis = node.attributes.get_int("transB", 0).value_or(0) ? 0 : 1;
+      break;
+    case ir::OpKind::kMatMul:
+      axis = 1;
+      break;
+    default:
+      return std::nullopt;
   }
   auto w = constant_value(graph, node.inputs[1]);
   if (!w || !dtype_is_float(w->dtype()) || w->rank() < 2) return std::nullopt;
@@ -142,8 +152,8 @@ ModelInfo inspect_graph(const ir::Graph& graph, const std::map<std::string, Shap
                            "; give --input-shape " + v.name + "=... for shapes and MACs";
       break;
     }
-    auto t = Tensor::create(v.type.dtype == DType::kUndefined ? DType::kFloat32 : v.type.dtype,
-                            shape);
+    auto t =
+        Tensor::create(v.type.dtype == DType::kUndefined ? DType::kFloat32 : v.type.dtype, shape);
     if (!t.ok()) {
       info.dry_run_error = t.status().message();
       break;
@@ -153,8 +163,10 @@ ModelInfo inspect_graph(const ir::Graph& graph, const std::map<std::string, Shap
   if (info.dry_run_error.empty() && info.unsupported.empty()) {
     auto interp = Interpreter::create(graph, {});
     Status s = interp.ok() ? (*interp)->run(inputs, &observer).status() : interp.status();
-    if (s.ok()) info.shapes_known = true;
-    else info.dry_run_error = s.message();
+    if (s.ok())
+      info.shapes_known = true;
+    else
+      info.dry_run_error = s.message();
   } else if (info.dry_run_error.empty()) {
     info.dry_run_error = "the model has unsupported ops";
   }

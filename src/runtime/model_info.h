@@ -17,10 +17,10 @@ struct WeightRange {
   std::string node;
   std::string op;
   Shape weight_shape;
-  int64_t channels = 0;        // output channels
+  int64_t channels = 0;  // output channels
   double min_channel_absmax = 0;
   double max_channel_absmax = 0;
-  int64_t dead_channels = 0;   // channels whose weights are (nearly) all zero
+  int64_t dead_channels = 0;  // channels whose weights are (nearly) all zero
   // max / min of the per-channel max |w| over live channels: how much a per-tensor scale
   // wastes on the narrowest channel. 1 = uniform.
   double ratio = 1;
@@ -38,10 +38,10 @@ struct ModelInfo {
   std::vector<std::string> unsupported;  // "Op (n nodes: ...)": no kernel in qdiff
   int64_t parameters = 0;                // elements of float constants (initializers, Constant)
   int64_t parameter_bytes = 0;
-  std::vector<NodeInfo> nodes;           // graph order
+  std::vector<NodeInfo> nodes;  // graph order
   int64_t total_macs = 0;
-  bool shapes_known = false;             // the dry run succeeded
-  std::string dry_run_error;             // why shapes/MACs are unknown, if they are
+  bool shapes_known = false;  // the dry run succeeded
+  std::string dry_run_error;  // why shapes/MACs are unknown, if they are
   std::vector<WeightRange> weight_ranges;
 };
 

@@ -42,8 +42,7 @@ Status NonFiniteGuard::observe(ir::ValueId id, const Tensor& value) {
   return Status();
 }
 
-RecordingObserver::RecordingObserver(std::vector<ir::ValueId> selection)
-    : all_(selection.empty()) {
+RecordingObserver::RecordingObserver(std::vector<ir::ValueId> selection) : all_(selection.empty()) {
   for (ir::ValueId id : selection) {
     if (id >= selected_.size()) selected_.resize(id + 1, false);
     selected_[id] = true;

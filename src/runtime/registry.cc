@@ -30,7 +30,11 @@ const std::array<KernelEntry, ir::kOpKindCount>& fast_table() {
 
 }  // namespace
 
-KernelEntry reference_kernel(ir::OpKind op) { return kReference[static_cast<size_t>(op)]; }
-KernelEntry fast_kernel(ir::OpKind op) { return fast_table()[static_cast<size_t>(op)]; }
+KernelEntry reference_kernel(ir::OpKind op) {
+  return kReference[static_cast<size_t>(op)];
+}
+KernelEntry fast_kernel(ir::OpKind op) {
+  return fast_table()[static_cast<size_t>(op)];
+}
 
 }  // namespace qdiff::runtime

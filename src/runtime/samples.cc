@@ -29,14 +29,15 @@ std::vector<Tensor> unstack(const Tensor& t) {
 Status load_one(const ir::Value& input, const fs::path& file, std::vector<std::string>* names,
                 std::vector<Tensor>* out) {
   QDIFF_ASSIGN_OR_RETURN(Tensor t, read_npy(file));
-  if (t.dtype() == DType::kFloat16 && input.type.dtype == DType::kFloat32) t = t.cast(DType::kFloat32);
+  if (t.dtype() == DType::kFloat16 && input.type.dtype == DType::kFloat32)
+    t = t.cast(DType::kFloat32);
   const std::string what = file.string() + " for input '" + input.name + "'";
   const size_t rank = input.type.dims ? input.type.dims->size() : t.shape().size();
   if (t.shape().size() == rank + 1 && t.dim(0) > 0) {
     std::vector<Tensor> rows = unstack(t);
     for (size_t i = 0; i < rows.size(); ++i) {
-      QDIFF_RETURN_IF_ERROR(check_tensor_type(what + " (row " + std::to_string(i) + ")",
-                                              input.type, rows[i]));
+      QDIFF_RETURN_IF_ERROR(
+          check_tensor_type(what + " (row " + std::to_string(i) + ")", input.type, rows[i]));
       names->push_back(file.filename().string() + "[" + std::to_string(i) + "]");
       out->push_back(std::move(rows[i]));
     }
@@ -72,7 +73,8 @@ Result<Samples> load_samples(const ir::Graph& graph, const std::vector<std::stri
   for (size_t k = 0; k < graph.inputs.size(); ++k) {
     const ir::Value& input = graph.value(graph.inputs[k]);
     auto it = by_input.find(input.name);
-    if (it == by_input.end()) return invalid_argument("no data for model input '" + input.name + "'");
+    if (it == by_input.end())
+      return invalid_argument("no data for model input '" + input.name + "'");
     const fs::path path = it->second;
     by_input.erase(it);
     std::vector<std::string> names;

@@ -57,7 +57,9 @@ inline Status invalid_model(std::string message) {
 inline Status unsupported(std::string message) {
   return Status(ErrorCode::kUnsupported, std::move(message));
 }
-inline Status io_error(std::string message) { return Status(ErrorCode::kIo, std::move(message)); }
+inline Status io_error(std::string message) {
+  return Status(ErrorCode::kIo, std::move(message));
+}
 inline Status resource_limit(std::string message) {
   return Status(ErrorCode::kResourceLimit, std::move(message));
 }
@@ -65,7 +67,7 @@ inline Status resource_limit(std::string message) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : data_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : data_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : data_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(data_); }
@@ -89,10 +91,10 @@ class [[nodiscard]] Result {
 #define QDIFF_CONCAT_INNER(a, b) a##b
 #define QDIFF_CONCAT(a, b) QDIFF_CONCAT_INNER(a, b)
 
-#define QDIFF_RETURN_IF_ERROR(expr)                   \
-  do {                                                \
-    ::qdiff::Status qdiff_status_ = (expr);           \
-    if (!qdiff_status_.ok()) return qdiff_status_;    \
+#define QDIFF_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::qdiff::Status qdiff_status_ = (expr);        \
+    if (!qdiff_status_.ok()) return qdiff_status_; \
   } while (false)
 
 #define QDIFF_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
@@ -104,7 +106,7 @@ class [[nodiscard]] Result {
   QDIFF_ASSIGN_OR_RETURN_IMPL(QDIFF_CONCAT(qdiff_result_, __LINE__), lhs, expr)
 
 // Internal invariant: a failure is a bug in qdiff, never a user error.
-#define QDIFF_ASSERT(cond, msg)                                               \
-  do {                                                                        \
-    if (!(cond)) ::qdiff::assert_fail(__FILE__, __LINE__, #cond, (msg));     \
+#define QDIFF_ASSERT(cond, msg)                                          \
+  do {                                                                   \
+    if (!(cond)) ::qdiff::assert_fail(__FILE__, __LINE__, #cond, (msg)); \
   } while (false)

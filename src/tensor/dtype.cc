@@ -89,8 +89,10 @@ bool dtype_is_integer(DType t) {
     case DType::kInt32:
     case DType::kUInt32:
     case DType::kInt64:
-    case DType::kUInt64: return true;
-    default: return false;
+    case DType::kUInt64:
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -14,8 +14,8 @@ Status npy_error(const std::filesystem::path& path, const std::string& what) {
 }  // namespace
 
 std::string npy_header(DType dtype, const Shape& shape) {
-  std::string dict = "{'descr': '" + std::string(dtype_npy_descr(dtype)) +
-                     "', 'fortran_order': False, 'shape': (";
+  std::string dict =
+      "{'descr': '" + std::string(dtype_npy_descr(dtype)) + "', 'fortran_order': False, 'shape': (";
   for (size_t i = 0; i < shape.size(); ++i) {
     dict += std::to_string(shape[i]);
     dict += (shape.size() == 1 || i + 1 < shape.size()) ? "," : "";
@@ -87,8 +87,8 @@ Result<Tensor> read_npy(const std::filesystem::path& path) {
   if (available < t.nbytes())
     return npy_error(path, "data truncated: " + std::to_string(available) + " bytes for shape " +
                                shape_to_string(shape) + " of " + std::string(dtype_name(*dtype)));
-  if (t.nbytes() && !in.read(reinterpret_cast<char*>(t.raw_mutable()),
-                             static_cast<std::streamsize>(t.nbytes())))
+  if (t.nbytes() &&
+      !in.read(reinterpret_cast<char*>(t.raw_mutable()), static_cast<std::streamsize>(t.nbytes())))
     return npy_error(path, "read failed");
   return t;
 }

@@ -16,9 +16,12 @@ std::atomic<uint64_t> g_byte_limit{8ull << 30};
 // 64-bit integers take the exact int64 path below instead.
 double load_as_double(const std::byte* p, DType t) {
   switch (t) {
-    case DType::kFloat16: return half_to_float(*reinterpret_cast<const uint16_t*>(p));
-    case DType::kBFloat16: return bfloat16_to_float(*reinterpret_cast<const uint16_t*>(p));
-    default: break;
+    case DType::kFloat16:
+      return half_to_float(*reinterpret_cast<const uint16_t*>(p));
+    case DType::kBFloat16:
+      return bfloat16_to_float(*reinterpret_cast<const uint16_t*>(p));
+    default:
+      break;
   }
   double v = 0;
   visit_dtype(t, [&](auto tag) {
@@ -53,7 +56,8 @@ void store_from_double(std::byte* p, DType t, double v) {
       std::memcpy(p, &h, 2);
       return;
     }
-    default: break;
+    default:
+      break;
   }
   visit_dtype(t, [&](auto tag) {
     using T = decltype(tag);
@@ -69,7 +73,9 @@ void store_from_double(std::byte* p, DType t, double v) {
   });
 }
 
-bool is_64bit_int(DType t) { return t == DType::kInt64 || t == DType::kUInt64; }
+bool is_64bit_int(DType t) {
+  return t == DType::kInt64 || t == DType::kUInt64;
+}
 
 }  // namespace
 
@@ -92,8 +98,12 @@ std::optional<int64_t> shape_numel(const Shape& shape) {
   return n;
 }
 
-void set_tensor_byte_limit(uint64_t bytes) { g_byte_limit = bytes; }
-uint64_t tensor_byte_limit() { return g_byte_limit; }
+void set_tensor_byte_limit(uint64_t bytes) {
+  g_byte_limit = bytes;
+}
+uint64_t tensor_byte_limit() {
+  return g_byte_limit;
+}
 
 Result<Tensor> Tensor::create(DType dtype, Shape shape) {
   if (dtype_size(dtype) == 0)
@@ -119,8 +129,9 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
   t.numel_ = *n;
   // Over-allocate to a multiple of 64 bytes: vector kernels may read whole registers.
   const size_t bytes = (t.nbytes() + 63) / 64 * 64;
-  t.data_ = std::shared_ptr<std::byte[]>(new (std::align_val_t(64)) std::byte[bytes ? bytes : 64](),
-                                         [](std::byte* p) { operator delete[](p, std::align_val_t(64)); });
+  t.data_ = std::shared_ptr<std::byte[]>(
+      new (std::align_val_t(64)) std::byte[bytes ? bytes : 64](),
+      [](std::byte* p) { operator delete[](p, std::align_val_t(64)); });
   return t;
 }
 

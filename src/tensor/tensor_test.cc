@@ -11,8 +11,7 @@ namespace qdiff {
 namespace {
 
 TEST(Tensor, CreateRefusesBadShapes) {
-  EXPECT_EQ(Tensor::create(DType::kFloat32, {-1, 3}).status().code(),
-            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Tensor::create(DType::kFloat32, {-1, 3}).status().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(Tensor::create(DType::kFloat32, {1ll << 40, 1ll << 40}).status().code(),
             ErrorCode::kInvalidArgument);  // overflows int64
   EXPECT_EQ(Tensor::create(DType::kFloat32, {1ll << 20, 1ll << 20}).status().code(),
@@ -40,10 +39,10 @@ TEST(Float16, RoundTripsEveryHalf) {
 }
 
 TEST(Float16, RoundsToNearestEven) {
-  EXPECT_EQ(float_to_half(1.0f + 1.0f / 2048), 0x3c00);      // tie -> even (down)
-  EXPECT_EQ(float_to_half(1.0f + 3.0f / 2048), 0x3c02);      // tie -> even (up)
-  EXPECT_EQ(float_to_half(65520.0f), 0x7c00);                // rounds to inf
-  EXPECT_EQ(half_to_float(0x0001), std::ldexp(1.0f, -24));   // smallest subnormal
+  EXPECT_EQ(float_to_half(1.0f + 1.0f / 2048), 0x3c00);     // tie -> even (down)
+  EXPECT_EQ(float_to_half(1.0f + 3.0f / 2048), 0x3c02);     // tie -> even (up)
+  EXPECT_EQ(float_to_half(65520.0f), 0x7c00);               // rounds to inf
+  EXPECT_EQ(half_to_float(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
   EXPECT_EQ(float_to_bfloat16(1.0f), 0x3f80);
 }
 

@@ -6,8 +6,8 @@
 //
 //   qdiff_conformance [--data DIR] [--known docs/conformance.md] [--filter SUBSTRING] [--verbose]
 #include <cmath>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -144,23 +144,27 @@ int main(int argc, char** argv) {
   bool verbose = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--data" && i + 1 < argc) data = argv[++i];
-    else if (a == "--known" && i + 1 < argc) known_path = argv[++i];
-    else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
-    else if (a == "--verbose") verbose = true;
+    if (a == "--data" && i + 1 < argc)
+      data = argv[++i];
+    else if (a == "--known" && i + 1 < argc)
+      known_path = argv[++i];
+    else if (a == "--filter" && i + 1 < argc)
+      filter = argv[++i];
+    else if (a == "--verbose")
+      verbose = true;
     else {
-      std::printf("usage: qdiff_conformance [--data DIR] [--known FILE.md] [--filter SUBSTR] "
-                  "[--verbose]\n");
+      std::printf(
+          "usage: qdiff_conformance [--data DIR] [--known FILE.md] [--filter SUBSTR] "
+          "[--verbose]\n");
       return a == "--help" ? 0 : 2;
     }
   }
   if (!fs::is_directory(data)) {
-    std::fprintf(stderr, "error: %s: no such directory (install libonnx-testdata)\n",
-                 data.c_str());
+    std::fprintf(stderr, "error: %s: no such directory (install libonnx-testdata)\n", data.c_str());
     return 2;
   }
-  const std::set<std::string> known = known_path.empty() ? std::set<std::string>{}
-                                                         : read_known_failures(known_path);
+  const std::set<std::string> known =
+      known_path.empty() ? std::set<std::string>{} : read_known_failures(known_path);
   std::vector<fs::path> tests;
   for (const auto& e : fs::directory_iterator(data))
     if (e.is_directory() && e.path().filename().string().find(filter) != std::string::npos)
@@ -200,9 +204,10 @@ int main(int argc, char** argv) {
   }
   std::printf("\nunsupported ops:");
   for (const auto& [op, n] : missing_ops) std::printf(" %s(%d)", op.c_str(), n);
-  std::printf("\n\nconformance: %d passed, %d failed, %d skipped (unsupported op), %d skipped "
-              "(unsupported feature)\n",
-              passed, failed, skipped_op, skipped_feature);
+  std::printf(
+      "\n\nconformance: %d passed, %d failed, %d skipped (unsupported op), %d skipped "
+      "(unsupported feature)\n",
+      passed, failed, skipped_op, skipped_feature);
   if (unexpected) std::printf("%d results differ from docs/conformance.md\n", unexpected);
   return unexpected ? 1 : 0;
 }

@@ -20,10 +20,14 @@ struct InspectOptions {
 
 std::string human(double v) {
   char buf[32];
-  if (v >= 1e9) std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
-  else if (v >= 1e6) std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
-  else if (v >= 1e3) std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
-  else std::snprintf(buf, sizeof buf, "%.0f", v);
+  if (v >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2fG", v / 1e9);
+  else if (v >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  else if (v >= 1e3)
+    std::snprintf(buf, sizeof buf, "%.1fk", v / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f", v);
   return buf;
 }
 
@@ -45,14 +49,18 @@ Status write_json(const std::string& path, const onnx::ImportedModel& model,
   j["macs"] = info.total_macs;
   auto& nodes = j["nodes"] = nlohmann::ordered_json::array();
   for (const auto& n : info.nodes)
-    nodes.push_back({{"name", n.name}, {"op", n.op}, {"output_shapes", n.output_shapes},
-                     {"macs", n.macs}});
+    nodes.push_back(
+        {{"name", n.name}, {"op", n.op}, {"output_shapes", n.output_shapes}, {"macs", n.macs}});
   auto& w = j["weight_ranges"] = nlohmann::ordered_json::array();
   for (const auto& r : info.weight_ranges)
-    w.push_back({{"node", r.node}, {"op", r.op}, {"weight_shape", r.weight_shape},
-                 {"channels", r.channels}, {"min_channel_absmax", r.min_channel_absmax},
+    w.push_back({{"node", r.node},
+                 {"op", r.op},
+                 {"weight_shape", r.weight_shape},
+                 {"channels", r.channels},
+                 {"min_channel_absmax", r.min_channel_absmax},
                  {"max_channel_absmax", r.max_channel_absmax},
-                 {"dead_channels", r.dead_channels}, {"ratio", r.ratio}});
+                 {"dead_channels", r.dead_channels},
+                 {"ratio", r.ratio}});
   std::ofstream out(path);
   out << j.dump(1) << "\n";
   if (!out) return io_error(path + ": cannot write");
@@ -66,7 +74,8 @@ Status run_inspect(const InspectOptions& o) {
     std::string name;
     Shape shape;
     QDIFF_RETURN_IF_ERROR(parse_input_shape(spec, &name, &shape));
-    if (!model.graph.find_value(name)) return invalid_argument("--input-shape: no input '" + name + "'");
+    if (!model.graph.find_value(name))
+      return invalid_argument("--input-shape: no input '" + name + "'");
     shapes[name] = shape;
   }
   const ir::Graph& g = model.graph;
@@ -79,9 +88,11 @@ Status run_inspect(const InspectOptions& o) {
     std::printf(" %s%" PRId64, domain.empty() ? "ai.onnx " : (domain + " ").c_str(), v);
   std::printf("\n");
   for (ir::ValueId id : g.inputs)
-    std::printf("input      %s %s\n", g.value(id).name.c_str(), g.value(id).type.to_string().c_str());
+    std::printf("input      %s %s\n", g.value(id).name.c_str(),
+                g.value(id).type.to_string().c_str());
   for (ir::ValueId id : g.outputs)
-    std::printf("output     %s %s\n", g.value(id).name.c_str(), g.value(id).type.to_string().c_str());
+    std::printf("output     %s %s\n", g.value(id).name.c_str(),
+                g.value(id).type.to_string().c_str());
   std::printf("nodes      %zu, parameters %s (%s bytes)\n", g.num_nodes(),
               human(static_cast<double>(info.parameters)).c_str(),
               human(static_cast<double>(info.parameter_bytes)).c_str());
@@ -103,16 +114,18 @@ Status run_inspect(const InspectOptions& o) {
   }
 
   if (!info.weight_ranges.empty()) {
-    std::printf("\nper-channel weight range (max|w| per output channel; ratio = widest / "
-                "narrowest; a per-tensor scale gives the narrowest channel 1/ratio of the "
-                "levels)\n");
-    std::printf("  %-40s %-14s %-18s %6s %10s %10s %8s\n", "node", "op", "weight", "chan",
-                "min", "max", "ratio");
+    std::printf(
+        "\nper-channel weight range (max|w| per output channel; ratio = widest / "
+        "narrowest; a per-tensor scale gives the narrowest channel 1/ratio of the "
+        "levels)\n");
+    std::printf("  %-40s %-14s %-18s %6s %10s %10s %8s\n", "node", "op", "weight", "chan", "min",
+                "max", "ratio");
     std::vector<const runtime::WeightRange*> rows;
     for (const auto& r : info.weight_ranges) rows.push_back(&r);
     size_t limit = rows.size();
     if (!o.all_weights && rows.size() > 25) {
-      std::stable_sort(rows.begin(), rows.end(), [](auto* a, auto* b) { return a->ratio > b->ratio; });
+      std::stable_sort(rows.begin(), rows.end(),
+                       [](auto* a, auto* b) { return a->ratio > b->ratio; });
       limit = 25;
     }
     for (size_t i = 0; i < limit; ++i) {
@@ -123,8 +136,10 @@ Status run_inspect(const InspectOptions& o) {
                   r.min_channel_absmax, r.max_channel_absmax, r.ratio, dead.c_str());
     }
     if (limit < rows.size())
-      std::printf("  ... %zu more (the 25 largest ratios are shown; --all-weights lists every "
-                  "layer in graph order)\n", rows.size() - limit);
+      std::printf(
+          "  ... %zu more (the 25 largest ratios are shown; --all-weights lists every "
+          "layer in graph order)\n",
+          rows.size() - limit);
   }
   if (!o.json_path.empty()) QDIFF_RETURN_IF_ERROR(write_json(o.json_path, model, info));
   return Status();
@@ -142,7 +157,8 @@ Status parse_input_shape(const std::string& spec, std::string* name, std::vector
   size_t pos = 0;
   while (pos <= dims.size()) {
     const size_t comma = dims.find(',', pos);
-    const std::string d = dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const std::string d =
+        dims.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     char* end = nullptr;
     const long long v = std::strtoll(d.c_str(), &end, 10);
     if (d.empty() || *end != '\0' || v < 0)
@@ -156,9 +172,10 @@ Status parse_input_shape(const std::string& spec, std::string* name, std::vector
 
 void add_inspect_command(CLI::App& app, std::function<Status()>& run) {
   auto o = std::make_shared<InspectOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "inspect", "Ops and counts, shapes, parameters, MACs, unsupported ops, and the "
-                 "per-channel weight range ratio of every Conv/Gemm/MatMul.");
+  CLI::App* cmd =
+      app.add_subcommand("inspect",
+                         "Ops and counts, shapes, parameters, MACs, unsupported ops, and the "
+                         "per-channel weight range ratio of every Conv/Gemm/MatMul.");
   cmd->add_option("model", o->model, "ONNX model file")->required();
   cmd->add_option("--input-shape", o->input_shapes,
                   "Shape for an input with unknown dims, NAME=D1,D2,... (repeatable)");

@@ -4,9 +4,13 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"qdiff: compare a neural network's float, quantized and device worlds tensor by "
-               "tensor.\nExit codes: 0 ran, 1 ran and failed a stated goal, 2 bad input."};
+  CLI::App app{
+      "qdiff: compare a neural network's float, quantized and device worlds tensor by "
+      "tensor.\nExit codes: 0 ran, 1 ran and failed a stated goal, 2 bad input."};
   app.require_subcommand(1);
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("qdiff: error: ") + e.what() + " (see --help)\n";
+  });
   app.set_version_flag("--version", "qdiff 0.1.0");
   std::function<qdiff::Status()> run;
   qdiff::cli::add_inspect_command(app, run);

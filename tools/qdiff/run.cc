@@ -34,7 +34,8 @@ Result<std::vector<ir::ValueId>> select_tensors(const ir::Graph& g, const std::s
   size_t pos = 0;
   while (pos <= spec.size()) {
     const size_t comma = spec.find(',', pos);
-    const std::string name = spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    const std::string name =
+        spec.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     auto id = g.find_value(name);
     if (!id) return invalid_argument("--tensors: the model has no tensor named '" + name + "'");
     ids.push_back(*id);
@@ -60,30 +61,33 @@ Status run_run(const RunCommandOptions& o) {
   set_tensor_byte_limit(static_cast<uint64_t>(o.max_tensor_mb) << 20);
   QDIFF_ASSIGN_OR_RETURN(onnx::ImportedModel model, onnx::import_model(o.model));
   const ir::Graph& g = model.graph;
+  QDIFF_ASSIGN_OR_RETURN(
+      auto interp, runtime::Interpreter::create(g, {o.threads, !o.reference, o.round_float16}));
   QDIFF_ASSIGN_OR_RETURN(runtime::Samples samples, runtime::load_samples(g, o.inputs));
   QDIFF_ASSIGN_OR_RETURN(std::vector<ir::ValueId> selection, select_tensors(g, o.tensors));
   std::optional<Tensor> labels;
   if (!o.labels.empty()) {
     QDIFF_ASSIGN_OR_RETURN(labels, read_npy(o.labels));
-    if (labels->numel() != static_cast<int64_t>(samples.names.size()) || !dtype_is_integer(labels->dtype()))
+    if (labels->numel() != static_cast<int64_t>(samples.names.size()) ||
+        !dtype_is_integer(labels->dtype()))
       return invalid_argument(o.labels + ": expected " + std::to_string(samples.names.size()) +
                               " integer labels, got " + std::string(dtype_name(labels->dtype())) +
                               shape_to_string(labels->shape()));
   }
-  QDIFF_ASSIGN_OR_RETURN(auto interp, runtime::Interpreter::create(g, {o.threads, !o.reference, o.round_float16}));
 
   runtime::ObserverList observers;
   std::unique_ptr<runtime::DumpWriter> dump;
   if (!o.dump_dir.empty()) {
-    QDIFF_ASSIGN_OR_RETURN(dump, runtime::DumpWriter::create(o.dump_dir, g, selection, samples.names));
+    QDIFF_ASSIGN_OR_RETURN(dump,
+                           runtime::DumpWriter::create(o.dump_dir, g, selection, samples.names));
     observers.add(dump.get());
   }
   runtime::NonFiniteGuard guard(g);
   if (o.stop_on_nonfinite) observers.add(&guard);
 
   std::printf("qdiff run: %s, %zu sample%s, mode %s, %d thread%s%s\n", o.model.c_str(),
-              samples.names.size(), samples.names.size() == 1 ? "" : "s", o.mode.c_str(),
-              o.threads, o.threads == 1 ? "" : "s", o.reference ? ", reference kernels" : "");
+              samples.names.size(), samples.names.size() == 1 ? "" : "s", o.mode.c_str(), o.threads,
+              o.threads == 1 ? "" : "s", o.reference ? ", reference kernels" : "");
   std::vector<int64_t> labels_v = labels ? labels->to_i64_vector() : std::vector<int64_t>{};
   int64_t correct = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -103,11 +107,14 @@ Status run_run(const RunCommandOptions& o) {
   if (dump) {
     QDIFF_RETURN_IF_ERROR(dump->finish(o.model, o.mode));
     std::printf("  dump: %s/manifest.json (%zu tensors)\n", o.dump_dir.c_str(),
-                selection.empty() ? g.inputs.size() + [&] {
-                  size_t n = 0;
-                  for (const auto& node : g.nodes()) n += node.outputs.size();
-                  return n;
-                }() : selection.size());
+                selection.empty() ? g.inputs.size() +
+                                        [&] {
+                                          size_t n = 0;
+                                          for (const auto& node : g.nodes())
+                                            n += node.outputs.size();
+                                          return n;
+                                        }()
+                                  : selection.size());
   }
   return Status();
 }
@@ -117,8 +124,9 @@ Status run_run(const RunCommandOptions& o) {
 void add_run_command(CLI::App& app, std::function<Status()>& run) {
   auto o = std::make_shared<RunCommandOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "run", "Run the model on every sample and tap every tensor; write a dump directory "
-             "(manifest.json + one .npy per tensor, one row per sample).");
+      "run",
+      "Run the model on every sample and tap every tensor; write a dump directory "
+      "(manifest.json + one .npy per tensor, one row per sample).");
   cmd->add_option("model", o->model, "ONNX model file")->required();
   cmd->add_option("--input", o->inputs,
                   "Samples: X.npy (one sample, or a stack along a new leading dim), a directory "
@@ -140,8 +148,7 @@ void add_run_command(CLI::App& app, std::function<Status()>& run) {
                 "precision, as a float16 runtime does (default: run its float32 original)");
   cmd->add_flag("--stop-on-nonfinite", o->stop_on_nonfinite,
                 "Stop at the first tensor holding NaN or Inf, naming it");
-  cmd->add_option("--max-tensor-mb", o->max_tensor_mb,
-                  "Refuse any tensor larger than this (MiB)")
+  cmd->add_option("--max-tensor-mb", o->max_tensor_mb, "Refuse any tensor larger than this (MiB)")
       ->default_val(8192);
   cmd->callback([o, &run] { run = [o] { return run_run(*o); }; });
 }

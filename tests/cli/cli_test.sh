@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# End-to-end tests of the qdiff CLI: the demo run, determinism across thread counts, and bad
+# input (each must give a one-line error naming the file/node/tensor and exit code 2).
+#   cli_test.sh QDIFF_BINARY
+set -uo pipefail
+QDIFF=$1
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+DEMO=$ROOT/models/demo
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); }
+fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# expect_error NAME EXPECTED_SUBSTRING COMMAND...: exit code 2, one-line error with the text.
+expect_error() {
+  local name=$1 want=$2
+  shift 2
+  local err rc
+  err=$("$@" 2>&1 >/dev/null)
+  rc=$?
+  if [[ $rc -ne 2 ]]; then fail "$name: exit code $rc, expected 2 ($err)"; return; fi
+  if [[ $(printf '%s\n' "$err" | wc -l) -ne 1 ]]; then fail "$name: error is not one line: $err"; return; fi
+  if [[ "$err" != *"$want"* ]]; then fail "$name: error '$err' does not mention '$want'"; return; fi
+  ok
+}
+
+/usr/bin/python3 "$ROOT/tests/cli/make_bad_models.py" "$TMP" || { echo "cannot make test models"; exit 1; }
+/usr/bin/python3 - "$TMP" "$DEMO" <<'PY'
+import sys, numpy as np
+tmp, demo = sys.argv[1], sys.argv[2]
+x = np.load(f"{demo}/samples.npy")
+np.save(f"{tmp}/wrong_shape.npy", np.zeros((1, 1, 32, 32), np.float32))
+np.save(f"{tmp}/wrong_dtype.npy", np.zeros((1, 1, 28, 28), np.int32))
+np.save(f"{tmp}/first20.npy", x[:20])
+np.save(f"{tmp}/negative.npy", np.array([-1.0, 2.0], np.float32))
+PY
+
+# --- the demo: top-1 equals the float accuracy the training script reported -------------------
+out=$("$QDIFF" run "$DEMO/demo_bn.onnx" --input "$DEMO/samples.npy" --labels "$DEMO/labels.npy")
+want=$(/usr/bin/python3 -c "import json; d=json.load(open('$DEMO/info.json')); print(f\"{d['float_top1_count']}/{d['samples']}\")")
+if [[ "$out" == *"($want)"* ]]; then ok; else fail "demo_bn top-1: '$out' does not report ($want)"; fi
+out=$("$QDIFF" run "$DEMO/demo_folded.onnx" --input "$DEMO/samples.npy" --labels "$DEMO/labels.npy")
+if [[ "$out" == *"($want)"* ]]; then ok; else fail "demo_folded top-1: '$out' does not report ($want)"; fi
+
+# --- dumps are identical at any thread count and with reference-only kernels -----------------
+"$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --dump "$TMP/t1" --threads 1 >/dev/null &&
+"$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --dump "$TMP/t2" --threads 2 >/dev/null
+if diff -r "$TMP/t1" "$TMP/t2" >/dev/null; then ok; else fail "dumps differ between 1 and 2 threads"; fi
+n=$(ls "$TMP/t1"/*.npy | wc -l)
+if [[ $n -eq 48 ]]; then ok; else fail "expected 48 tensors in the dump, got $n"; fi
+"$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --dump "$TMP/sel" --tensors logits,input >/dev/null
+n=$(ls "$TMP/sel"/*.npy | wc -l)
+if [[ $n -eq 2 ]]; then ok; else fail "--tensors logits,input dumped $n tensors"; fi
+
+# --- --help everywhere -----------------------------------------------------------------------
+for cmd in "" inspect run; do
+  if "$QDIFF" $cmd --help >/dev/null; then ok; else fail "qdiff $cmd --help"; fi
+done
+if "$QDIFF" inspect "$DEMO/demo_bn.onnx" | grep -q "BatchNormalization *12"; then ok; else fail "inspect op counts"; fi
+
+# --- bad input -------------------------------------------------------------------------------
+echo "this is not a model" > "$TMP/garbage.onnx"
+head -c 5000 "$DEMO/demo_bn.onnx" > "$TMP/truncated.onnx"
+: > "$TMP/empty.onnx"
+expect_error garbage "$TMP/garbage.onnx" "$QDIFF" inspect "$TMP/garbage.onnx"
+expect_error truncated "$TMP/truncated.onnx" "$QDIFF" run "$TMP/truncated.onnx" --input "$TMP/first20.npy"
+expect_error empty "empty" "$QDIFF" inspect "$TMP/empty.onnx"
+expect_error missing_model "cannot open" "$QDIFF" inspect "$TMP/nope.onnx"
+expect_error missing_input "nope.npy" "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/nope.npy"
+expect_error unknown_op "mystery_node" "$QDIFF" run "$TMP/unknown_op.onnx" --input "$TMP/negative.npy"
+expect_error wrong_shape "input 'input'" "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/wrong_shape.npy"
+expect_error wrong_dtype "int32" "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/wrong_dtype.npy"
+expect_error absurd_shape "huge_fill" "$QDIFF" run "$TMP/absurd_shape.onnx" --input "$ROOT/tests/cli/one.npy"
+expect_error dangling "nowhere" "$QDIFF" inspect "$TMP/dangling.onnx"
+expect_error nonfinite "log_node" "$QDIFF" run "$TMP/nan.onnx" --input "$TMP/negative.npy" --stop-on-nonfinite
+expect_error bad_labels "labels" "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --labels "$DEMO/labels.npy"
+expect_error bad_tensor_name "no_such_tensor" "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --tensors no_such_tensor
+expect_error bad_flag "--frobnicate" "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --frobnicate
+
+echo "cli: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
