@@ -45,6 +45,20 @@ if [[ "$out" == *"($want)"* ]]; then ok; else fail "demo_bn top-1: '$out' does n
 out=$("$QDIFF" run "$DEMO/demo_folded.onnx" --input "$DEMO/samples.npy" --labels "$DEMO/labels.npy")
 if [[ "$out" == *"($want)"* ]]; then ok; else fail "demo_folded top-1: '$out' does not report ($want)"; fi
 
+# --- logits equal PyTorch's (an independent oracle) for both exports ---------------------------
+for m in demo_bn demo_folded; do
+  "$QDIFF" run "$DEMO/$m.onnx" --input "$DEMO/samples.npy" --dump "$TMP/$m" --tensors logits >/dev/null
+  if /usr/bin/python3 - "$TMP/$m/logits.npy" "$DEMO/logits_torch.npy" <<'PY'
+import sys, numpy as np
+q = np.load(sys.argv[1]).reshape(-1, 10)
+t = np.load(sys.argv[2])
+err = np.abs(q - t).max() / np.abs(t).max()
+print(f"  logits vs torch: max |diff| / max |torch| = {err:.2e}")
+sys.exit(0 if err <= 1e-4 else 1)
+PY
+  then ok; else fail "$m logits differ from PyTorch"; fi
+done
+
 # --- dumps are identical at any thread count and with reference-only kernels -----------------
 "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --dump "$TMP/t1" --threads 1 >/dev/null &&
 "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --dump "$TMP/t2" --threads 2 >/dev/null
