@@ -153,9 +153,9 @@ Diff compare_floats(const Tensor& ref_in, const Tensor& cand_in) {
   return float_diff(ref.data<float>(), cand.data<float>(), n);
 }
 
-std::string g(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
+std::string g(double v, int digits = 3) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
   return buf;
 }
 
@@ -260,8 +260,8 @@ int main(int argc, char** argv) {
     if (rel > worst_rel || worst_name.empty()) worst_rel = rel, worst_name = name;
     const std::string detail =
         "rel " + g(rel) + " (max|diff| " + g(d.max_diff) +
-        (d.worst >= 0 ? " at " + index_string(d.worst, ref->shape()) + ": ref " + g(d.ref_at) +
-                            ", cand " + g(d.cand_at)
+        (d.worst >= 0 ? " at " + index_string(d.worst, ref->shape()) + ": ref " + g(d.ref_at, 8) +
+                            ", cand " + g(d.cand_at, 8)
                       : "") +
         ", max|ref| " + g(d.max_ref) + ")";
     if (rel <= tol) {

@@ -1,5 +1,5 @@
 // Reference kernels for elementwise binary and variadic ops with numpy broadcasting:
-// Add, Sub, Mul, Div, Pow, Max, Min, Mean, Sum, Equal, Greater, GreaterOrEqual, Less,
+// Add, Sub, Mul, Div, Pow, Mod, Max, Min, Mean, Sum, Equal, Greater, GreaterOrEqual, Less,
 // LessOrEqual, And, Or, Xor, Not, Where.
 //
 // Integer semantics (ONNX leaves them to the runtime; these follow ONNX Runtime / C):
@@ -7,6 +7,8 @@
 // - Div truncates toward zero; MIN / -1 wraps to MIN; division by zero is an error.
 // - Pow with an integer base: exact integer power (wrapping) for integer exponents; a float
 //   exponent computes in double and truncates toward zero, clamping to the type's range.
+// - Mod: fmod=0 gives the remainder with the divisor's sign (Python %), fmod=1 the C fmod
+//   (dividend's sign); floats require fmod=1; integer modulo by zero is an error.
 // Float Max/Min propagate NaN (numpy maximum/minimum, which generated the ONNX test data).
 #include <array>
 #include <cmath>
@@ -490,6 +492,46 @@ Status Where(KernelContext& ctx) {
                           });
     return Status::ok_status();
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mod.
+
+Status Mod(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(int64_t fmod_attr, ctx.attrs.get_int("fmod", 0));
+  if (fmod_attr != 0 && fmod_attr != 1)
+    return invalid_model("Mod: fmod must be 0 or 1, got " + std::to_string(fmod_attr));
+  const bool use_fmod = fmod_attr == 1;
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* a, required_input(ctx, 0));
+  if (dtype_is_float(a->dtype()) && !use_fmod)
+    return invalid_model("Mod: fmod must be 1 for floating-point inputs");
+  bool div_by_zero = false;
+  QDIFF_RETURN_IF_ERROR(same_type_binary<TypeSet::kNumeric>(ctx, "Mod", [&](auto tag) {
+    using T = decltype(tag);
+    return [&](T x, T y) -> T {
+      if constexpr (std::is_floating_point_v<T>) {
+        return std::fmod(x, y);
+      } else {
+        if (y == 0) {
+          div_by_zero = true;
+          return T{0};
+        }
+        if constexpr (std::is_signed_v<T>) {
+          if (y == -1) return T{0};  // MIN % -1 would trap
+          const T r = static_cast<T>(x % y);
+          if (!use_fmod && r != 0 && ((r < 0) != (y < 0))) return static_cast<T>(r + y);
+          return r;
+        } else {
+          return static_cast<T>(x % y);
+        }
+      }
+    };
+  }));
+  if (div_by_zero) {
+    ctx.set_output(0, Tensor());
+    return invalid_argument("Mod: integer modulo by zero");
+  }
+  return Status::ok_status();
 }
 
 }  // namespace qdiff::kernels::ref

@@ -283,5 +283,45 @@ TEST(RefElementwise, WhereThreeWayBroadcast) {
             ErrorCode::kInvalidArgument);
 }
 
+RunResult run_fmod(KernelFn fn, std::vector<Tensor> inputs, int64_t fmod) {
+  Attributes attrs;
+  attrs.set("fmod", fmod);
+  std::vector<const Tensor*> ptrs;
+  for (const Tensor& t : inputs) ptrs.push_back(&t);
+  RunResult r;
+  r.outputs.resize(1);
+  KernelContext ctx{attrs, ptrs, r.outputs, 13};
+  r.status = fn(ctx);
+  return r;
+}
+
+TEST(RefElementwise, ModIntegerSignFollowsDivisor) {
+  // Python %: -4 % 3 = 2, 7 % -3 = -2, -5 % -3 = -2, 5 % 3 = 2.
+  auto r = run(Mod, {tv<int32_t>({4}, {-4, 7, -5, 5}), tv<int32_t>({4}, {3, -3, -3, 3})});
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_equal(r.out(), tv<int32_t>({4}, {2, -2, -2, 2})));
+  // C fmod: the sign of the dividend.
+  r = run_fmod(Mod, {i64({4}, {-4, 7, -5, 5}), i64({4}, {3, -3, -3, 3})}, 1);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_equal(r.out(), i64({4}, {-1, 1, -2, 2})));
+  // MIN % -1 is 0, without trapping.
+  r = run(Mod, {tv<int8_t>({1}, {-128}), tv<int8_t>({1}, {-1})});
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_equal(r.out(), tv<int8_t>({1}, {0})));
+  r = run(Mod, {tv<uint8_t>({2}, {250, 7}), tv<uint8_t>({1}, {4})});  // broadcast
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_equal(r.out(), tv<uint8_t>({2}, {2, 3})));
+}
+
+TEST(RefElementwise, ModFloatAndErrors) {
+  auto r = run_fmod(Mod, {f32({3}, {-4.5f, 7, 5.5f}), f32({3}, {2, -3, 2})}, 1);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.out(), f32({3}, {-0.5f, 1, 1.5f})));
+  EXPECT_FALSE(run(Mod, {f32({1}, {1}), f32({1}, {1})}).status.ok());  // float needs fmod=1
+  auto z = run(Mod, {i64({1}, {1}), i64({1}, {0})});
+  EXPECT_EQ(z.status.code(), ErrorCode::kInvalidArgument);
+  EXPECT_FALSE(run_fmod(Mod, {i64({1}, {1}), i64({1}, {1})}, 2).status.ok());
+}
+
 }  // namespace
 }  // namespace qdiff::kernels::ref

@@ -1,4 +1,5 @@
-// BatchNormalization, InstanceNormalization and LayerNormalization reference kernels.
+// BatchNormalization, InstanceNormalization, LayerNormalization, LRN and
+// MeanVarianceNormalization reference kernels.
 #include <cmath>
 #include <string>
 #include <type_traits>
@@ -273,6 +274,117 @@ Status LayerNormalization(KernelContext& ctx) {
         }
         if (mean_out) mean_out->mutable_data<T>()[r] = static_cast<T>(mean);
         if (inv_out) inv_out->mutable_data<T>()[r] = static_cast<T>(inv);
+      }
+    }
+  });
+  return Status::ok_status();
+}
+
+// LRN over the channel axis of [N, C, ...]: y = x / (bias + alpha / size * sum_sq)^beta, where
+// sum_sq sums x^2 over channels [c - floor((size-1)/2), c + ceil((size-1)/2)] clipped to [0, C).
+Status LRN(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
+  if (x->dtype() != DType::kFloat32 && x->dtype() != DType::kFloat64)
+    return dtype_error("LRN", 0, x->dtype(), "float32 or float64");
+  if (x->rank() < 2)
+    return invalid_argument("LRN: X must have rank >= 2, got " + shape_to_string(x->shape()));
+  if (!ctx.attrs.has("size")) return invalid_model("LRN: missing required attribute 'size'");
+  QDIFF_ASSIGN_OR_RETURN(int64_t size, ctx.attrs.get_int("size", 1));
+  if (size < 1) return invalid_model("LRN: size must be >= 1, got " + str(size));
+  QDIFF_ASSIGN_OR_RETURN(float alpha, ctx.attrs.get_float("alpha", 1e-4f));
+  QDIFF_ASSIGN_OR_RETURN(float beta, ctx.attrs.get_float("beta", 0.75f));
+  QDIFF_ASSIGN_OR_RETURN(float bias, ctx.attrs.get_float("bias", 1.0f));
+  QDIFF_ASSIGN_OR_RETURN(Tensor * y, ctx.alloc_output(0, x->dtype(), x->shape()));
+  const int64_t N = x->dim(0), C = x->dim(1);
+  const int64_t inner = N == 0 || C == 0 ? 0 : x->numel() / (N * C);
+  const int64_t before = (size - 1) / 2;
+  const int64_t after = size / 2;  // ceil((size - 1) / 2)
+  visit_dtype(x->dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T* xd = x->data<T>();
+      T* yd = y->mutable_data<T>();
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c) {
+          const int64_t lo = c < before ? 0 : c - before;
+          const int64_t hi = C - 1 - c < after ? C - 1 : c + after;
+          for (int64_t i = 0; i < inner; ++i) {
+            double sq = 0;
+            for (int64_t cc = lo; cc <= hi; ++cc) {
+              const double v = static_cast<double>(xd[(n * C + cc) * inner + i]);
+              sq += v * v;
+            }
+            const int64_t k = (n * C + c) * inner + i;
+            const double d = static_cast<double>(bias) +
+                             static_cast<double>(alpha) / static_cast<double>(size) * sq;
+            yd[k] =
+                static_cast<T>(static_cast<double>(xd[k]) / std::pow(d, static_cast<double>(beta)));
+          }
+        }
+    }
+  });
+  return Status::ok_status();
+}
+
+// MeanVarianceNormalization: y = (x - mean) / (sqrt(var) + 1e-9) over `axes` (default
+// [0, 2, 3]), with the population variance E[x^2] - E[x]^2 (computed as E[(x - mean)^2]).
+Status MeanVarianceNormalization(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
+  if (x->dtype() != DType::kFloat32 && x->dtype() != DType::kFloat64)
+    return dtype_error("MeanVarianceNormalization", 0, x->dtype(), "float32 or float64");
+  QDIFF_ASSIGN_OR_RETURN(std::vector<int64_t> axes, ctx.attrs.get_ints("axes", {0, 2, 3}));
+  const int64_t rank = x->rank();
+  std::vector<bool> reduce(static_cast<size_t>(rank), false);
+  for (int64_t a : axes) {
+    if (a < -rank || a >= rank)
+      return invalid_model("MeanVarianceNormalization: axis " + str(a) + " out of range for rank " +
+                           str(rank));
+    reduce[static_cast<size_t>(a < 0 ? a + rank : a)] = true;
+  }
+  QDIFF_ASSIGN_OR_RETURN(Tensor * y, ctx.alloc_output(0, x->dtype(), x->shape()));
+  const int64_t n = x->numel();
+  if (n == 0) return Status::ok_status();
+  // Group id of each element: its flat index over the kept dims.
+  std::vector<int64_t> group(static_cast<size_t>(n));
+  int64_t groups = 1;
+  {
+    std::vector<int64_t> gstride(static_cast<size_t>(rank), 0);
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      if (!reduce[static_cast<size_t>(d)]) {
+        gstride[static_cast<size_t>(d)] = groups;
+        groups *= x->dim(d);
+      }
+    }
+    std::vector<int64_t> idx(static_cast<size_t>(rank), 0);
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t g = 0;
+      for (size_t d = 0; d < idx.size(); ++d) g += idx[d] * gstride[d];
+      group[static_cast<size_t>(i)] = g;
+      for (size_t d = idx.size(); d-- > 0;) {
+        if (++idx[d] < x->shape()[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  const int64_t count = n / groups;
+  visit_dtype(x->dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T* xd = x->data<T>();
+      T* yd = y->mutable_data<T>();
+      std::vector<double> mean(static_cast<size_t>(groups), 0.0), var(mean);
+      for (int64_t i = 0; i < n; ++i)
+        mean[static_cast<size_t>(group[static_cast<size_t>(i)])] += static_cast<double>(xd[i]);
+      for (double& m : mean) m /= static_cast<double>(count);
+      for (int64_t i = 0; i < n; ++i) {
+        const size_t g = static_cast<size_t>(group[static_cast<size_t>(i)]);
+        const double d = static_cast<double>(xd[i]) - mean[g];
+        var[g] += d * d;
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        const size_t g = static_cast<size_t>(group[static_cast<size_t>(i)]);
+        const double sd = std::sqrt(var[g] / static_cast<double>(count));
+        yd[i] = static_cast<T>((static_cast<double>(xd[i]) - mean[g]) / (sd + 1e-9));
       }
     }
   });

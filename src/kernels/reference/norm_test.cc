@@ -110,5 +110,31 @@ TEST(LayerNormRef, AxisZeroNoBias) {
       run(LayerNormalization, {x, f32({1}, {1})}, attrs({{"axis", int64_t{2}}}), 17).status.ok());
 }
 
+TEST(LRNRef, ChannelWindow) {
+  // size 3: channel c sums squares of c-1..c+1. alpha 3 so alpha/size = 1; beta 1; bias 1.
+  const Tensor x = f32({1, 3, 1, 1}, {1, 2, 3});
+  auto r =
+      run(LRN, {x}, attrs({{"size", int64_t{3}}, {"alpha", 3.0f}, {"beta", 1.0f}, {"bias", 1.0f}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  // sums: 1+4=5, 1+4+9=14, 4+9=13 -> y = x / (1 + sum).
+  EXPECT_TRUE(tensors_near(r.y[0], f32({1, 3, 1, 1}, {1.0f / 6, 2.0f / 15, 3.0f / 14})));
+  // size 2: window [c, c+1].
+  r = run(LRN, {x}, attrs({{"size", int64_t{2}}, {"alpha", 2.0f}, {"beta", 1.0f}, {"bias", 1.0f}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({1, 3, 1, 1}, {1.0f / 6, 2.0f / 14, 3.0f / 10})));
+  EXPECT_FALSE(run(LRN, {x}, {}).status.ok());  // size is required
+}
+
+TEST(MVNRef, DefaultAndCustomAxes) {
+  // Default axes [0,2,3]: per channel over N,H,W. Channel 0 = {1,3}: mean 2, std 1.
+  const Tensor x = f32({1, 2, 1, 2}, {1, 3, 5, 5});
+  auto r = run(MeanVarianceNormalization, {x}, {});
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({1, 2, 1, 2}, {-1, 1, 0, 0})));
+  r = run(MeanVarianceNormalization, {f32({2, 2}, {0, 4, 1, 1})}, attrs({{"axes", Ints{-1}}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({2, 2}, {-1, 1, 0, 0})));
+}
+
 }  // namespace
 }  // namespace qdiff::kernels::ref

@@ -1,4 +1,4 @@
-// MaxPool, AveragePool, GlobalAveragePool and GlobalMaxPool reference kernels.
+// MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool and MaxUnpool reference kernels.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -297,6 +297,74 @@ Status GlobalAveragePool(KernelContext& ctx) {
 
 Status GlobalMaxPool(KernelContext& ctx) {
   return global_pool<true>(ctx, "GlobalMaxPool");
+}
+
+// MaxUnpool: a zero tensor with X[j] written at flat output index I[j] (MaxPool's Indices,
+// flattened over the whole output). The output shape is the optional third input, or else
+// (in - 1) * stride + kernel - pad_begin - pad_end per spatial dim.
+Status MaxUnpool(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* ind, required_input(ctx, 1));
+  if (x->dtype() != DType::kFloat32 && x->dtype() != DType::kFloat64)
+    return dtype_error("MaxUnpool", 0, x->dtype(), "float32 or float64");
+  if (ind->dtype() != DType::kInt64) return dtype_error("MaxUnpool", 1, ind->dtype(), "int64");
+  if (x->rank() < 3)
+    return invalid_argument("MaxUnpool: X must have rank >= 3, got " + shape_to_string(x->shape()));
+  if (ind->shape() != x->shape())
+    return invalid_argument("MaxUnpool: I has shape " + shape_to_string(ind->shape()) + ", X has " +
+                            shape_to_string(x->shape()));
+  const size_t sp = static_cast<size_t>(x->rank() - 2);
+  if (!ctx.attrs.has("kernel_shape"))
+    return invalid_model("MaxUnpool: missing required attribute 'kernel_shape'");
+  QDIFF_ASSIGN_OR_RETURN(std::vector<int64_t> kernel, ctx.attrs.get_ints("kernel_shape"));
+  QDIFF_ASSIGN_OR_RETURN(std::vector<int64_t> strides,
+                         ctx.attrs.get_ints("strides", std::vector<int64_t>(sp, 1)));
+  QDIFF_ASSIGN_OR_RETURN(std::vector<int64_t> pads,
+                         ctx.attrs.get_ints("pads", std::vector<int64_t>(2 * sp, 0)));
+  if (kernel.size() != sp || strides.size() != sp || pads.size() != 2 * sp)
+    return invalid_model("MaxUnpool: kernel_shape, strides and pads must match the " + str(sp) +
+                         " spatial dims");
+  qdiff::Shape out_shape;
+  if (const Tensor* os = ctx.input(2); os && os->defined()) {
+    if (os->dtype() != DType::kInt64) return dtype_error("MaxUnpool", 2, os->dtype(), "int64");
+    out_shape = os->to_i64_vector();
+    if (out_shape.size() != x->shape().size() || out_shape[0] != x->dim(0) ||
+        out_shape[1] != x->dim(1))
+      return invalid_argument("MaxUnpool: output_shape " + shape_to_string(out_shape) +
+                              " does not match X " + shape_to_string(x->shape()));
+  } else {
+    out_shape = {x->dim(0), x->dim(1)};
+    for (size_t d = 0; d < sp; ++d) {
+      const int64_t in = x->dim(static_cast<int64_t>(d) + 2);
+      if (kernel[d] < 1 || strides[d] < 1 || pads[d] < 0 || pads[d + sp] < 0 ||
+          kernel[d] > (int64_t{1} << 31) || strides[d] > (int64_t{1} << 31) ||
+          pads[d] > (int64_t{1} << 31) || pads[d + sp] > (int64_t{1} << 31))
+        return invalid_model("MaxUnpool: invalid kernel_shape, strides or pads");
+      // in <= 2^63 / (numel of X) and the attributes are bounded, so this cannot overflow
+      // for any tensor that exists; alloc_output refuses a result over the limit.
+      if (in > 0 && strides[d] > std::numeric_limits<int64_t>::max() / 4 / in)
+        return invalid_argument("MaxUnpool: output shape overflows");
+      const int64_t o = (in - 1) * strides[d] + kernel[d] - pads[d] - pads[d + sp];
+      if (o < 0) return invalid_argument("MaxUnpool: negative output size");
+      out_shape.push_back(o);
+    }
+  }
+  QDIFF_ASSIGN_OR_RETURN(Tensor * y, ctx.alloc_output(0, x->dtype(), out_shape));
+  const int64_t total = y->numel();
+  const int64_t* pi = ind->data<int64_t>();
+  for (int64_t j = 0; j < ind->numel(); ++j)
+    if (pi[j] < 0 || pi[j] >= total)
+      return invalid_argument("MaxUnpool: index " + str(pi[j]) + " out of range for an output of " +
+                              str(total) + " elements");
+  visit_dtype(x->dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T* px = x->data<T>();
+      T* py = y->mutable_data<T>();
+      for (int64_t j = 0; j < x->numel(); ++j) py[pi[j]] = px[j];
+    }
+  });
+  return Status::ok_status();
 }
 
 }  // namespace qdiff::kernels::ref

@@ -140,5 +140,23 @@ TEST(GlobalPoolRef, AverageAndMax) {
   EXPECT_TRUE(tensors_near(m.y[0], f32({1, 1, 1, 1}, {7})));
 }
 
+TEST(MaxUnpoolRef, DefaultAndGivenShape) {
+  // 2x2 kernel, stride 2 on a 1x1x2x2 input -> 4x4; indices are flat output positions.
+  const Tensor x = f32({1, 1, 2, 2}, {1, 2, 3, 4});
+  const Tensor ind = i64({1, 1, 2, 2}, {5, 7, 13, 15});
+  const Attributes a = attrs({{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}});
+  auto r = run(MaxUnpool, {x, ind}, a, 11);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(
+      tensors_equal(r.y[0], f32({1, 1, 4, 4}, {0, 0, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4})));
+  r = run(MaxUnpool, {x, ind, i64({4}, {1, 1, 5, 5})}, a, 11);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_EQ(r.y[0].shape(), (qdiff::Shape{1, 1, 5, 5}));
+  EXPECT_EQ(r.y[0].values<float>()[13], 3.0f);
+  // An index past the output is an error, not a write out of bounds.
+  auto bad = run(MaxUnpool, {x, i64({1, 1, 2, 2}, {0, 1, 2, 16})}, a, 11);
+  EXPECT_EQ(bad.status.code(), ErrorCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace qdiff::kernels::ref

@@ -1,11 +1,11 @@
-// Reductions: ReduceSum/Mean/Max/Min/Prod/L2 and ArgMax/ArgMin.
+// Reductions: ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp and ArgMax/ArgMin.
 //
 // Axes come from the 'axes' attribute up to a version and from the optional second input after
 // it (ReduceSum: input from opset 13; the others: from opset 18). With the input form,
 // noop_with_empty_axes=1 and no (or empty) axes make the op an identity; otherwise empty axes
 // mean "reduce over every dimension". Reducing an empty set gives the identity of the
-// reduction (0 for Sum/L2, 1 for Prod, -inf/lowest for Max, +inf/highest for Min, NaN for Mean
-// of floats).
+// reduction (0 for Sum/L1/L2/SumSquare, 1 for Prod, -inf/lowest for Max, +inf/highest for Min,
+// NaN for Mean of floats, -inf for LogSum/LogSumExp of floats).
 #include <cmath>
 #include <limits>
 #include <string>
@@ -151,7 +151,7 @@ void for_each_reduced(const qdiff::Shape& in, const std::vector<bool>& reduce, F
   }
 }
 
-enum class ReduceKind { kSum, kMean, kMax, kMin, kProd, kL2 };
+enum class ReduceKind { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kSumSquare, kLogSum, kLogSumExp };
 
 template <typename T>
 void reduce_typed(ReduceKind kind, const Tensor& x, const std::vector<bool>& reduce, Tensor& out) {
@@ -213,6 +213,59 @@ void reduce_typed(ReduceKind kind, const Tensor& x, const std::vector<bool>& red
         }
         if (is_max ? v > y[o] : v < y[o]) y[o] = v;
       });
+      break;
+    }
+    case ReduceKind::kL1:
+    case ReduceKind::kSumSquare: {
+      // Integers wrap like ReduceSum; |MIN| wraps to MIN.
+      std::vector<T> acc(static_cast<size_t>(out_n), T{0});
+      for_each_reduced(x.shape(), reduce, [&](int64_t o, int64_t i) {
+        T v = in[i];
+        if (kind == ReduceKind::kSumSquare) {
+          v = wrap_mul(v, v);
+        } else if constexpr (std::is_floating_point_v<T>) {
+          v = std::fabs(v);
+        } else if constexpr (std::is_signed_v<T>) {
+          if (v < 0) v = wrap_mul(v, static_cast<T>(-1));
+        }
+        acc[static_cast<size_t>(o)] = wrap_add(acc[static_cast<size_t>(o)], v);
+      });
+      for (int64_t o = 0; o < out_n; ++o) y[o] = acc[static_cast<size_t>(o)];
+      break;
+    }
+    case ReduceKind::kLogSum:
+    case ReduceKind::kLogSumExp: {
+      // Floats accumulate in T (float32 stays float32); integers in double, truncated back.
+      // LogSumExp subtracts the maximum first so large inputs do not overflow exp.
+      using Acc = std::conditional_t<std::is_floating_point_v<T>, T, double>;
+      std::vector<Acc> mx(static_cast<size_t>(out_n), -std::numeric_limits<Acc>::infinity());
+      if (kind == ReduceKind::kLogSumExp) {
+        for_each_reduced(x.shape(), reduce, [&](int64_t o, int64_t i) {
+          const Acc v = static_cast<Acc>(in[i]);
+          Acc& m = mx[static_cast<size_t>(o)];
+          if (std::isnan(v) || v > m) m = v;
+        });
+      }
+      std::vector<Acc> acc(static_cast<size_t>(out_n), Acc{0});
+      for_each_reduced(x.shape(), reduce, [&](int64_t o, int64_t i) {
+        const Acc v = static_cast<Acc>(in[i]);
+        if (kind == ReduceKind::kLogSum) {
+          acc[static_cast<size_t>(o)] += v;
+        } else {
+          const Acc m = mx[static_cast<size_t>(o)];
+          acc[static_cast<size_t>(o)] += std::isinf(m) ? std::exp(v) : std::exp(v - m);
+        }
+      });
+      for (int64_t o = 0; o < out_n; ++o) {
+        Acc r = std::log(acc[static_cast<size_t>(o)]);
+        const Acc m = mx[static_cast<size_t>(o)];
+        if (kind == ReduceKind::kLogSumExp && !std::isinf(m)) r += m;
+        if constexpr (std::is_floating_point_v<T>) {
+          y[o] = r;
+        } else {
+          y[o] = from_double<T>(r);
+        }
+      }
       break;
     }
     case ReduceKind::kL2: {
@@ -353,6 +406,18 @@ Status ReduceProd(KernelContext& ctx) {
 }
 Status ReduceL2(KernelContext& ctx) {
   return reduce_op(ctx, "ReduceL2", ReduceKind::kL2, 18);
+}
+Status ReduceL1(KernelContext& ctx) {
+  return reduce_op(ctx, "ReduceL1", ReduceKind::kL1, 18);
+}
+Status ReduceSumSquare(KernelContext& ctx) {
+  return reduce_op(ctx, "ReduceSumSquare", ReduceKind::kSumSquare, 18);
+}
+Status ReduceLogSum(KernelContext& ctx) {
+  return reduce_op(ctx, "ReduceLogSum", ReduceKind::kLogSum, 18);
+}
+Status ReduceLogSumExp(KernelContext& ctx) {
+  return reduce_op(ctx, "ReduceLogSumExp", ReduceKind::kLogSumExp, 18);
 }
 Status ArgMax(KernelContext& ctx) {
   return arg_op(ctx, "ArgMax", true);

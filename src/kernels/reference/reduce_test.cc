@@ -247,5 +247,43 @@ TEST(RefReduceArg, Errors) {
   EXPECT_EQ(r.y[0].shape(), (qdiff::Shape{0, 1}));
 }
 
+TEST(RefReduce, L1AndSumSquare) {
+  const Tensor x = f32({2, 2}, {1, -2, -3, 4});
+  auto r = run(ReduceL1, {x}, attrs({{"axes", std::vector<int64_t>{1}}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({2, 1}, {3, 7})));
+  r = run(ReduceSumSquare, {x}, attrs({{"keepdims", int64_t{0}}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({}, {30})));
+  // Opset 18: axes as an input.
+  r = run(ReduceSumSquare, {x, i64({1}, {-2})}, {}, 18);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({1, 2}, {10, 20})));
+  r = run(ReduceL1, {i64({3}, {-1, 2, -3})}, {});
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_equal(r.y[0], i64({1}, {6})));
+}
+
+TEST(RefReduce, LogSumAndLogSumExp) {
+  const Tensor x = f32({2, 2}, {1, 2, 3, 4});
+  auto r = run(ReduceLogSum, {x}, attrs({{"axes", std::vector<int64_t>{0}}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({1, 2}, {std::log(4.0f), std::log(6.0f)})));
+  r = run(ReduceLogSumExp, {x},
+          attrs({{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{0}}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  // log(e^1 + e^2) = 2 + log(1 + e^-1).
+  EXPECT_TRUE(tensors_near(
+      r.y[0], f32({2}, {2 + std::log1p(std::exp(-1.0f)), 4 + std::log1p(std::exp(-1.0f))})));
+  // Large inputs do not overflow: log(e^1000 + e^1000) = 1000 + log 2.
+  r = run(ReduceLogSumExp, {f32({2}, {1000, 1000})}, {});
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_near(r.y[0], f32({1}, {1000 + std::log(2.0f)})));
+  // Empty reduction: log(0) = -inf.
+  r = run(ReduceLogSumExp, {f32({0, 2}, {})}, attrs({{"axes", std::vector<int64_t>{0}}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_equal(r.y[0], f32({1, 2}, {-INFINITY, -INFINITY})));
+}
+
 }  // namespace
 }  // namespace qdiff::kernels::ref

@@ -1,4 +1,5 @@
-// Softmax and LogSoftmax reference kernels (opset < 13: 2-D coercion at axis; >= 13: one axis).
+// Softmax, LogSoftmax and Hardmax reference kernels (opset < 13: 2-D coercion at axis; >= 13:
+// one axis). Hardmax puts 1 at the first maximum of each line (NaN counts as the maximum).
 #include <cmath>
 #include <string>
 #include <type_traits>
@@ -11,6 +12,19 @@ namespace qdiff::kernels::ref {
 namespace {
 
 // Softmax over `n` elements spaced `stride` apart, starting at x/y.
+enum class Mode { kSoftmax, kLogSoftmax, kHardmax };
+
+template <typename T>
+void hardmax_line(const T* x, T* y, int64_t n, int64_t stride) {
+  int64_t best = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    y[i * stride] = T{0};
+    if (std::isnan(x[best * stride])) continue;
+    if (std::isnan(x[i * stride]) || x[i * stride] > x[best * stride]) best = i;
+  }
+  if (n > 0) y[best * stride] = T{1};
+}
+
 template <typename T, bool kLog>
 void softmax_line(const T* x, T* y, int64_t n, int64_t stride) {
   double mx = -INFINITY;
@@ -23,7 +37,7 @@ void softmax_line(const T* x, T* y, int64_t n, int64_t stride) {
   }
 }
 
-template <bool kLog>
+template <Mode kMode>
 Status softmax_impl(KernelContext& ctx, const char* op) {
   QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
   if (x->dtype() != DType::kFloat32 && x->dtype() != DType::kFloat64)
@@ -56,7 +70,12 @@ Status softmax_impl(KernelContext& ctx, const char* op) {
       T* yd = y->mutable_data<T>();
       for (int64_t o = 0; o < outer; ++o)
         for (int64_t i = 0; i < inner; ++i)
-          softmax_line<T, kLog>(xd + o * n * inner + i, yd + o * n * inner + i, n, inner);
+          if constexpr (kMode == Mode::kHardmax) {
+            hardmax_line<T>(xd + o * n * inner + i, yd + o * n * inner + i, n, inner);
+          } else {
+            softmax_line<T, kMode == Mode::kLogSoftmax>(xd + o * n * inner + i,
+                                                        yd + o * n * inner + i, n, inner);
+          }
     }
   });
   return Status::ok_status();
@@ -65,11 +84,15 @@ Status softmax_impl(KernelContext& ctx, const char* op) {
 }  // namespace
 
 Status Softmax(KernelContext& ctx) {
-  return softmax_impl<false>(ctx, "Softmax");
+  return softmax_impl<Mode::kSoftmax>(ctx, "Softmax");
 }
 
 Status LogSoftmax(KernelContext& ctx) {
-  return softmax_impl<true>(ctx, "LogSoftmax");
+  return softmax_impl<Mode::kLogSoftmax>(ctx, "LogSoftmax");
+}
+
+Status Hardmax(KernelContext& ctx) {
+  return softmax_impl<Mode::kHardmax>(ctx, "Hardmax");
 }
 
 }  // namespace qdiff::kernels::ref

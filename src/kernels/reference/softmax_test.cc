@@ -77,5 +77,23 @@ TEST(SoftmaxRef, Errors) {
   EXPECT_FALSE(run(Softmax, {i64({2}, {1, 2})}, {}).status.ok());
 }
 
+TEST(HardmaxRef, FirstMaxPerLine) {
+  const Tensor x = f32({2, 3}, {3, 1, 3, 0, 5, 2});
+  auto r = run(Hardmax, {x}, {});
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_equal(r.y[0], f32({2, 3}, {1, 0, 0, 0, 1, 0})));
+  r = run(Hardmax, {x}, attrs({{"axis", int64_t{0}}}));
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_equal(r.y[0], f32({2, 3}, {1, 0, 1, 0, 1, 0})));
+}
+
+TEST(HardmaxRef, LegacyCoercesTo2D) {
+  // Opset 11, axis 1 on [2, 2, 2]: each batch row of 4 elements has one 1.
+  const Tensor x = f32({2, 2, 2}, {1, 4, 2, 3, 9, 0, 9, 1});
+  auto r = run(Hardmax, {x}, {}, 11);
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_TRUE(tensors_equal(r.y[0], f32({2, 2, 2}, {0, 1, 0, 0, 1, 0, 0, 0})));
+}
+
 }  // namespace
 }  // namespace qdiff::kernels::ref

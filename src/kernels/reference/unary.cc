@@ -1,5 +1,6 @@
 // Reference kernels for elementwise unary ops: Abs, Neg, Ceil, Floor, Round, Sqrt, Reciprocal,
-// Exp, Log, Sin, Cos, Tan, Erf, Sign, Cast, Identity, Dropout.
+// Exp, Log, Sin, Cos, Tan, Erf, Acos, Asin, Atan, Sinh, Cosh, Asinh, Acosh, Atanh, Sign, IsNaN,
+// IsInf, Shrink, Cast, CastLike, Identity, Dropout.
 // Float math is done in the tensor's own type (float32 stays float32).
 #include <algorithm>
 #include <cmath>
@@ -173,6 +174,95 @@ Status Erf(KernelContext& ctx) {
   return float_unary(ctx, "Erf", [](auto v) { return std::erf(v); });
 }
 
+Status Acos(KernelContext& ctx) {
+  return float_unary(ctx, "Acos", [](auto v) { return std::acos(v); });
+}
+Status Asin(KernelContext& ctx) {
+  return float_unary(ctx, "Asin", [](auto v) { return std::asin(v); });
+}
+Status Atan(KernelContext& ctx) {
+  return float_unary(ctx, "Atan", [](auto v) { return std::atan(v); });
+}
+Status Sinh(KernelContext& ctx) {
+  return float_unary(ctx, "Sinh", [](auto v) { return std::sinh(v); });
+}
+Status Cosh(KernelContext& ctx) {
+  return float_unary(ctx, "Cosh", [](auto v) { return std::cosh(v); });
+}
+Status Asinh(KernelContext& ctx) {
+  return float_unary(ctx, "Asinh", [](auto v) { return std::asinh(v); });
+}
+Status Acosh(KernelContext& ctx) {
+  return float_unary(ctx, "Acosh", [](auto v) { return std::acosh(v); });
+}
+Status Atanh(KernelContext& ctx) {
+  return float_unary(ctx, "Atanh", [](auto v) { return std::atanh(v); });
+}
+
+// IsNaN / IsInf: float input, bool output.
+namespace {
+template <typename Pred>
+Status float_predicate(KernelContext& ctx, const char* op, Pred pred) {
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
+  if (x->dtype() != DType::kFloat32 && x->dtype() != DType::kFloat64)
+    return dtype_error(op, 0, x->dtype(), "float32 or float64");
+  QDIFF_ASSIGN_OR_RETURN(Tensor * out, ctx.alloc_output(0, DType::kBool, x->shape()));
+  bool* po = out->mutable_data<bool>();
+  visit_dtype(x->dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_floating_point_v<T>) {
+      const T* px = x->data<T>();
+      for (int64_t i = 0; i < x->numel(); ++i) po[i] = pred(static_cast<double>(px[i]));
+    }
+  });
+  return Status::ok_status();
+}
+}  // namespace
+
+Status IsNaN(KernelContext& ctx) {
+  return float_predicate(ctx, "IsNaN", [](double v) { return std::isnan(v); });
+}
+
+Status IsInf(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(int64_t neg, ctx.attrs.get_int("detect_negative", 1));
+  QDIFF_ASSIGN_OR_RETURN(int64_t pos, ctx.attrs.get_int("detect_positive", 1));
+  return float_predicate(ctx, "IsInf", [&](double v) {
+    return std::isinf(v) && ((v > 0 && pos != 0) || (v < 0 && neg != 0));
+  });
+}
+
+// Shrink: y = x + bias for x < -lambd, x - bias for x > lambd, 0 otherwise. Integer inputs
+// compute in double and convert back with truncation, clamped to the type's range.
+Status Shrink(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(float lambd, ctx.attrs.get_float("lambd", 0.5f));
+  QDIFF_ASSIGN_OR_RETURN(float bias, ctx.attrs.get_float("bias", 0.0f));
+  return unary<TypeSet::kNumeric>(ctx, "Shrink", [&](auto tag) {
+    using T = decltype(tag);
+    return [lambd, bias](T v) -> T {
+      if constexpr (std::is_floating_point_v<T>) {
+        if (v < static_cast<T>(-lambd)) return v + static_cast<T>(bias);
+        if (v > static_cast<T>(lambd)) return v - static_cast<T>(bias);
+        return T{0};
+      } else {
+        const double d = static_cast<double>(v);
+        double r = 0;
+        if (d < -static_cast<double>(lambd)) {
+          r = d + static_cast<double>(bias);
+        } else if (d > static_cast<double>(lambd)) {
+          r = d - static_cast<double>(bias);
+        }
+        if (std::isnan(r)) return T{0};
+        r = std::trunc(r);
+        if (r <= static_cast<double>(std::numeric_limits<T>::lowest()))
+          return std::numeric_limits<T>::lowest();
+        if (r >= static_cast<double>(std::numeric_limits<T>::max()))
+          return std::numeric_limits<T>::max();
+        return static_cast<T>(r);
+      }
+    };
+  });
+}
+
 Status Sign(KernelContext& ctx) {
   return unary<TypeSet::kNumeric>(ctx, "Sign", [](auto tag) {
     using T = decltype(tag);
@@ -208,6 +298,25 @@ Status Cast(KernelContext& ctx) {
   }
   QDIFF_ASSIGN_OR_RETURN(Tensor * out, ctx.alloc_output(0, *target, x->shape()));
   *out = x->cast(*target);
+  return Status::ok_status();
+}
+
+// CastLike (opset 15+): Cast to the element type of input 1.
+Status CastLike(KernelContext& ctx) {
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
+  QDIFF_ASSIGN_OR_RETURN(const Tensor* like, required_input(ctx, 1));
+  const DType target = like->dtype();
+  if (dtype_size(target) == 0)
+    return unsupported("CastLike: target type " + std::string(dtype_name(target)) +
+                       " is not supported");
+  if (dtype_size(x->dtype()) == 0)
+    return dtype_error("CastLike", 0, x->dtype(), "a numeric type or bool");
+  if (target == x->dtype()) {
+    ctx.set_output(0, *x);
+    return Status::ok_status();
+  }
+  QDIFF_ASSIGN_OR_RETURN(Tensor * out, ctx.alloc_output(0, target, x->shape()));
+  *out = x->cast(target);
   return Status::ok_status();
 }
 

@@ -198,5 +198,56 @@ TEST(RefUnary, DropoutOldOpsets) {
   EXPECT_TRUE(tensors_equal(r.outputs[1], b8({3}, {true, true, true})));
 }
 
+TEST(RefUnary, InverseTrigAndHyperbolic) {
+  // Hand-known values: acos(1)=0, acos(0)=pi/2, asin(1)=pi/2, atan(1)=pi/4, sinh(0)=0,
+  // cosh(0)=1, asinh(0)=0, acosh(1)=0, atanh(0)=0; acos(2) and acosh(0.5) are NaN.
+  const float pi = std::numbers::pi_v<float>;
+  EXPECT_OUT_NEAR(run(Acos, {f32({3}, {1, 0, 2})}), f32({3}, {0, pi / 2, kNaN}));
+  EXPECT_OUT_NEAR(run(Asin, {f32({3}, {1, 0, -1})}), f32({3}, {pi / 2, 0, -pi / 2}));
+  EXPECT_OUT_NEAR(run(Atan, {f32({3}, {1, 0, -1})}), f32({3}, {pi / 4, 0, -pi / 4}));
+  const float e = std::numbers::e_v<float>;
+  EXPECT_OUT_NEAR(run(Sinh, {f32({2}, {0, 1})}), f32({2}, {0, (e - 1 / e) / 2}));
+  EXPECT_OUT_NEAR(run(Cosh, {f32({2}, {0, 1})}), f32({2}, {1, (e + 1 / e) / 2}));
+  // asinh(x) = ln(x + sqrt(x^2+1)); acosh(x) = ln(x + sqrt(x^2-1)); atanh(x) = ln((1+x)/(1-x))/2.
+  EXPECT_OUT_NEAR(run(Asinh, {f32({2}, {0, 1})}), f32({2}, {0, std::log(1 + std::sqrt(2.0f))}));
+  EXPECT_OUT_NEAR(run(Acosh, {f32({3}, {1, 2, 0.5f})}),
+                  f32({3}, {0, std::log(2 + std::sqrt(3.0f)), kNaN}));
+  EXPECT_OUT_NEAR(run(Atanh, {f32({3}, {0, 0.5f, 1})}), f32({3}, {0, std::log(3.0f) / 2, kInf}));
+  EXPECT_OUT_NEAR(run(Acos, {tv<double>({1}, {-1})}), tv<double>({1}, {std::numbers::pi}));
+  EXPECT_FALSE(run(Acos, {i64({1}, {1})}).status.ok());
+}
+
+TEST(RefUnary, IsNaNAndIsInf) {
+  const Tensor x = f32({5}, {1, kNaN, kInf, -kInf, 0});
+  EXPECT_OUT_EQ(run(IsNaN, {x}), b8({5}, {false, true, false, false, false}));
+  EXPECT_OUT_EQ(run(IsInf, {x}), b8({5}, {false, false, true, true, false}));
+  EXPECT_OUT_EQ(run(IsInf, {x}, with_int("detect_negative", 0)),
+                b8({5}, {false, false, true, false, false}));
+  EXPECT_OUT_EQ(run(IsInf, {x}, with_int("detect_positive", 0)),
+                b8({5}, {false, false, false, true, false}));
+  EXPECT_OUT_EQ(run(IsNaN, {tv<double>({1}, {std::nan("")})}), b8({1}, {true}));
+  EXPECT_FALSE(run(IsNaN, {i64({1}, {1})}).status.ok());
+}
+
+TEST(RefUnary, Shrink) {
+  Attributes a;
+  a.set("lambd", 1.5f);
+  a.set("bias", 1.5f);
+  // |x| <= lambd -> 0; x > lambd -> x - bias; x < -lambd -> x + bias.
+  EXPECT_OUT_NEAR(run(Shrink, {f32({5}, {-2, -1.5f, 0, 1.5f, 3})}, a),
+                  f32({5}, {-0.5f, 0, 0, 0, 1.5f}));
+  // Defaults: lambd 0.5, bias 0 (hard shrink).
+  EXPECT_OUT_NEAR(run(Shrink, {f32({3}, {-1, 0.5f, 0.7f})}), f32({3}, {-1, 0, 0.7f}));
+  EXPECT_OUT_EQ(run(Shrink, {tv<int8_t>({3}, {-3, 0, 3})}, a), tv<int8_t>({3}, {-1, 0, 1}));
+}
+
+TEST(RefUnary, CastLike) {
+  EXPECT_OUT_EQ(run(CastLike, {f32({3}, {1.9f, -2.5f, 0}), i64({0}, {})}), i64({3}, {1, -2, 0}));
+  EXPECT_OUT_EQ(run(CastLike, {i64({2}, {0, 3}), b8({1}, {false})}), b8({2}, {false, true}));
+  auto same = run(CastLike, {f32({1}, {4}), f32({}, {0})});
+  EXPECT_OUT_EQ(same, f32({1}, {4}));
+  EXPECT_FALSE(run(CastLike, {f32({1}, {4})}).status.ok());  // missing target
+}
+
 }  // namespace
 }  // namespace qdiff::kernels::ref
