@@ -95,8 +95,22 @@ Status DumpWriter::finish(const std::string& model_path, const std::string& mode
     manifest["tensors"].push_back(t);
   }
   manifest["samples"] = samples_;
+  // One line per tensor and per sample name: readable, and diffs well.
   std::ofstream out(dir_ / "manifest.json", std::ios::trunc);
-  out << manifest.dump(1) << "\n";
+  out << "{\n";
+  bool first = true;
+  for (const auto& [key, value] : manifest.items()) {
+    out << (first ? "" : ",\n") << " " << nlohmann::ordered_json(key).dump() << ": ";
+    first = false;
+    if (!value.is_array()) {
+      out << value.dump();
+      continue;
+    }
+    out << "[";
+    for (size_t i = 0; i < value.size(); ++i) out << (i ? ",\n  " : "\n  ") << value[i].dump();
+    out << (value.empty() ? "]" : "\n ]");
+  }
+  out << "\n}\n";
   if (!out) return io_error((dir_ / "manifest.json").string() + ": write failed");
   return Status();
 }
