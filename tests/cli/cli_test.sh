@@ -74,6 +74,9 @@ for cmd in "" inspect run; do
   if "$QDIFF" $cmd --help >/dev/null; then ok; else fail "qdiff $cmd --help"; fi
 done
 if "$QDIFF" inspect "$DEMO/demo_bn.onnx" | grep -q "BatchNormalization *12"; then ok; else fail "inspect op counts"; fi
+if "$QDIFF" inspect "$DEMO/demo_bn.onnx" --layers | grep -q "DepthToSpace *\[1,32,14,14\]"; then ok; else fail "inspect --layers shapes"; fi
+"$QDIFF" inspect "$DEMO/demo_bn.onnx" --json "$TMP/inspect.json" >/dev/null
+if /usr/bin/python3 -c "import json,sys; d=json.load(open('$TMP/inspect.json')); sys.exit(0 if d['op_counts']['Conv']==12 and d['macs']==2532816 and len(d['weight_ranges'])==13 else 1)"; then ok; else fail "inspect --json"; fi
 
 # --- bad input -------------------------------------------------------------------------------
 echo "this is not a model" > "$TMP/garbage.onnx"

@@ -16,6 +16,7 @@ struct InspectOptions {
   std::vector<std::string> input_shapes;
   std::string json_path;
   bool all_weights = false;
+  bool layers = false;
 };
 
 std::string human(double v) {
@@ -113,6 +114,17 @@ Status run_inspect(const InspectOptions& o) {
     for (const auto& line : info.unsupported) std::printf("  %s\n", line.c_str());
   }
 
+  if (o.layers) {
+    std::printf("\nlayers (output shapes and MACs from a dry run on zeros)\n");
+    for (const auto& n : info.nodes) {
+      std::string out_shapes;
+      for (const auto& sh : n.output_shapes)
+        out_shapes += (out_shapes.empty() ? "" : " ") + shape_to_string(sh);
+      std::printf("  %-40s %-20s %-24s %s\n", n.name.c_str(), n.op.c_str(),
+                  out_shapes.empty() ? "?" : out_shapes.c_str(),
+                  n.macs ? (human(static_cast<double>(n.macs)) + " MACs").c_str() : "");
+    }
+  }
   if (!info.weight_ranges.empty()) {
     std::printf(
         "\nper-channel weight range (max|w| per output channel; ratio = widest / "
@@ -181,6 +193,7 @@ void add_inspect_command(CLI::App& app, std::function<Status()>& run) {
                   "Shape for an input with unknown dims, NAME=D1,D2,... (repeatable)");
   cmd->add_option("--json", o->json_path, "Also write the report as JSON to this file");
   cmd->add_flag("--all-weights", o->all_weights, "List the weight range of every layer");
+  cmd->add_flag("--layers", o->layers, "List every node with its output shapes and MACs");
   cmd->callback([o, &run] { run = [o] { return run_inspect(*o); }; });
 }
 
