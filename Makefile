@@ -17,7 +17,7 @@ build:
 	@cmake --build $(BUILD) -j $(JOBS)
 
 build-asan:
-	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DQDIFF_SANITIZE=ON >/dev/null
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQDIFF_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # Runs qdiff on the bundled demo model: inspect it, then run the 300 test samples, report

@@ -87,3 +87,19 @@ TEST(Importer, GarbageAndTruncated) {
 
 }  // namespace
 }  // namespace qdiff::onnx
+
+namespace qdiff::onnx {
+namespace {
+
+TEST(Importer, NewerOpsetThanLibOnnxStillLoads) {
+  auto m = import_model(kData / "opset21.onnx");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(m->graph.opsets.at(""), 21);
+  EXPECT_EQ(m->graph.node(0).opset, 21);
+  bool noted = false;
+  for (const auto& n : m->notes) noted = noted || n.find("newer") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
+}  // namespace
+}  // namespace qdiff::onnx

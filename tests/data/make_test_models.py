@@ -58,3 +58,15 @@ m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
 onnx.external_data_helper.convert_model_to_external_data(
     m, all_tensors_to_one_file=True, location="external.bin", size_threshold=0)
 onnx.save(m, os.path.join(here, "external.onnx"))
+
+# Opset 21 / IR version 10: newer than Debian's libonnx; must still load and run.
+g = helper.make_graph(
+    [helper.make_node("Add", ["x", "b"], ["s"], name="add"), helper.make_node("Relu", ["s"], ["z"], name="relu")],
+    "opset21",
+    [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+    [helper.make_tensor_value_info("z", TensorProto.FLOAT, [2])],
+    initializer=[b],
+)
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)])
+m.ir_version = 10
+onnx.save(m, os.path.join(here, "opset21.onnx"))  # not checkable with onnx 1.12
