@@ -58,7 +58,7 @@ class OrderObserver : public Observer {
 TEST(Interpreter, RunsAndTapsEveryValueInOrder) {
   ir::Graph g = small_graph();
   ASSERT_TRUE(g.verify().ok());
-  auto interp = Interpreter::create(g, {});
+  auto interp = Interpreter::create(g, {1, /*use_fast=*/false});
   ASSERT_TRUE(interp.ok());
   OrderObserver order;
   std::vector<Tensor> in = {testing::f32({2}, {2, 3})};
