@@ -1,7 +1,8 @@
 // Compares two dump directories (docs/dump-format.md) tensor by tensor: a reference (ONNX
 // Runtime, written by tests/oracle/ort_dump.js) and a candidate (`qdiff run --dump`).
 //
-//   qdiff_compare_dumps REFERENCE_DUMP CANDIDATE_DUMP [--rel-tol 1e-4] [--tol-file FILE] [--verbose]
+//   qdiff_compare_dumps REFERENCE_DUMP CANDIDATE_DUMP [--rel-tol 1e-4] [--tol-file FILE]
+//   [--verbose]
 //
 // Tensors are aligned by name. For every tensor of the reference:
 //   float   max|cand - ref| / max|ref| <= tol (max over all samples and elements; when the
@@ -65,7 +66,8 @@ bool read_manifest(const fs::path& dir, Manifest& m) {
       m.names.push_back(name);
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "qdiff_compare_dumps: %s: %s\n", (dir / "manifest.json").c_str(), e.what());
+    std::fprintf(stderr, "qdiff_compare_dumps: %s: %s\n", (dir / "manifest.json").c_str(),
+                 e.what());
     return false;
   }
   return true;
@@ -191,8 +193,9 @@ int main(int argc, char** argv) {
     }
   }
   if (pos.size() != 2) {
-    std::fprintf(stderr, "usage: qdiff_compare_dumps REFERENCE_DUMP CANDIDATE_DUMP [--rel-tol 1e-4] "
-                         "[--tol-file FILE] [--verbose]\n");
+    std::fprintf(stderr,
+                 "usage: qdiff_compare_dumps REFERENCE_DUMP CANDIDATE_DUMP [--rel-tol 1e-4] "
+                 "[--tol-file FILE] [--verbose]\n");
     return 2;
   }
   std::vector<TolRule> rules;
@@ -221,7 +224,8 @@ int main(int argc, char** argv) {
       return 2;
     }
     const std::string rtype = std::string(dtype_name(ref->dtype())) + shape_to_string(ref->shape());
-    const std::string ctype = std::string(dtype_name(cand->dtype())) + shape_to_string(cand->shape());
+    const std::string ctype =
+        std::string(dtype_name(cand->dtype())) + shape_to_string(cand->shape());
     auto fail = [&](const std::string& why) {
       std::printf("FAIL '%s' %s: %s\n", name.c_str(), rtype.c_str(), why.c_str());
       ++outside;
@@ -274,9 +278,10 @@ int main(int argc, char** argv) {
   int only_cand = 0;
   for (const std::string& name : cand_m.names) only_cand += ref_m.file.count(name) ? 0 : 1;
   const int compared = within + outside;
-  std::printf("oracle: %d tensors, %d within %s x max|ORT|%s (worst %s at '%s'), %d outside, "
-              "%d only in reference, %d only in candidate\n",
-              compared, within, g(rel_tol).c_str(), rules.empty() ? "" : " (or --tol-file)",
-              g(worst_rel).c_str(), worst_name.c_str(), outside, missing, only_cand);
+  std::printf(
+      "oracle: %d tensors, %d within %s x max|ORT|%s (worst %s at '%s'), %d outside, "
+      "%d only in reference, %d only in candidate\n",
+      compared, within, g(rel_tol).c_str(), rules.empty() ? "" : " (or --tol-file)",
+      g(worst_rel).c_str(), worst_name.c_str(), outside, missing, only_cand);
   return outside || missing ? 1 : 0;
 }
