@@ -15,72 +15,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-enum class TypeSet { kFloat, kSignedOrFloat, kNumeric };
-
-template <TypeSet S, typename T>
-constexpr bool in_set() {
-  if constexpr (std::is_same_v<T, bool>) {
-    return false;
-  } else {
-    switch (S) {
-      case TypeSet::kFloat:
-        return std::is_floating_point_v<T>;
-      case TypeSet::kSignedOrFloat:
-        return std::is_signed_v<T>;
-      case TypeSet::kNumeric:
-        return true;
-    }
-    return false;
-  }
-}
-
-constexpr const char* set_name(TypeSet s) {
-  switch (s) {
-    case TypeSet::kFloat:
-      return "float32 or float64";
-    case TypeSet::kSignedOrFloat:
-      return "a float or signed integer type";
-    case TypeSet::kNumeric:
-      return "a numeric type";
-  }
-  return "";
-}
-
-// Calls f(T{}) (returning Status) for the C++ type of `dt` when it is in set S.
-template <TypeSet S, typename F>
-Status dispatch(const char* op, size_t input, DType dt, F&& f) {
-  Status st = dtype_error(op, input, dt, set_name(S));
-  visit_dtype(dt, [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (in_set<S, T>()) st = f(tag);
-  });
-  return st;
-}
-
-// Y = f(X) elementwise; make(T{}) returns the functor for element type T.
-template <TypeSet S, typename Make>
-Status unary(KernelContext& ctx, const char* op, Make&& make) {
-  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
-  return dispatch<S>(op, 0, x->dtype(), [&](auto tag) -> Status {
-    using T = decltype(tag);
-    auto f = make(tag);
-    QDIFF_ASSIGN_OR_RETURN(Tensor * out, ctx.alloc_output(0, dtype_of<T>(), x->shape()));
-    const T* px = x->data<T>();
-    T* po = out->mutable_data<T>();
-    for (int64_t i = 0; i < x->numel(); ++i) po[i] = f(px[i]);
-    return Status::ok_status();
-  });
-}
-
-// Float-only activation given as a generic lambda over the value.
-template <typename F>
-Status float_unary(KernelContext& ctx, const char* op, F f) {
-  return unary<TypeSet::kFloat>(ctx, op, [&](auto tag) {
-    using T = decltype(tag);
-    return [&](T v) -> T { return f(v); };
-  });
-}
-
 Result<float> float_attr(const KernelContext& ctx, const char* name, float fallback) {
   return ctx.attrs.get_float(name, fallback);
 }
@@ -95,17 +29,6 @@ T softplus(T x) {
 template <typename T>
 T clamp01(T y) {
   return y < T(0) ? T(0) : (y > T(1) ? T(1) : y);
-}
-
-// Integer multiply without signed overflow (wraps modulo 2^bits).
-template <typename T>
-T wrap_mul(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
-    using W = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
-    return static_cast<T>(static_cast<W>(static_cast<W>(a) * static_cast<W>(b)));
-  } else {
-    return a * b;
-  }
 }
 
 // Reads an optional scalar bound input of Clip (opset >= 11).

@@ -60,6 +60,32 @@ std::vector<int64_t> broadcast_index_map(const Shape& in, const Shape& out) {
   return map;
 }
 
+Result<int64_t> checked_axis(const char* op, int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank)
+    return invalid_model(std::string(op) + ": axis " + std::to_string(axis) +
+                         " out of range for rank " + std::to_string(rank));
+  return axis < 0 ? axis + rank : axis;
+}
+
+int64_t dim_product(const Shape& shape, size_t begin, size_t end) {
+  int64_t p = 1;
+  for (size_t d = begin; d < end; ++d) p *= shape[d];
+  return p;
+}
+
+bool next_index(std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
+  for (size_t d = idx.size(); d-- > 0;) {
+    if (++idx[d] < dims[d]) return true;
+    idx[d] = 0;
+  }
+  return false;
+}
+
+Status check_data_dtype(const char* op, size_t i, const Tensor& t) {
+  if (dtype_size(t.dtype()) == 0) return dtype_error(op, i, t.dtype(), "a numeric or bool type");
+  return Status::ok_status();
+}
+
 Status dtype_error(const char* op, size_t input, DType got, const char* expected) {
   return unsupported(std::string(op) + ": input " + std::to_string(input) + " has type " +
                      std::string(dtype_name(got)) + ", expected " + expected);

@@ -9,10 +9,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-std::string str(int64_t v) {
-  return std::to_string(v);
-}
-
 // Attributes shared by Conv and ConvTranspose, validated against the spatial rank.
 struct ConvAttrs {
   std::string auto_pad;
@@ -69,19 +65,41 @@ Status read_conv_attrs(const KernelContext& ctx, const char* op, const qdiff::Sh
   return Status::ok_status();
 }
 
-// Advances a multi-index over `dims` (row-major); returns false after the last one.
-bool next_index(std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
-  for (size_t d = idx.size(); d-- > 0;) {
-    if (++idx[d] < dims[d]) return true;
-    idx[d] = 0;
-  }
-  return false;
-}
-
 int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
   return q;
+}
+
+// The kernel taps of position `pos` on the strided side (Conv's output, ConvTranspose's input):
+// tap k lands at pos * stride - pad + k * dilation in `sp` (Conv's input, ConvTranspose's
+// output). Sets `sp_off` to the flat offsets in `sp` of the taps that land inside it and `k_off`
+// to their flat offsets in the kernel.
+void find_taps(const ConvAttrs& a, const std::vector<int64_t>& pos, const qdiff::Shape& sp,
+               const std::vector<int64_t>& sp_strides, std::vector<int64_t>& sp_off,
+               std::vector<int64_t>& k_off) {
+  const size_t nsp = a.kernel.size();
+  const int64_t k_size = shape_numel(a.kernel).value_or(0);
+  sp_off.clear();
+  k_off.clear();
+  std::vector<int64_t> k_idx(nsp, 0);
+  for (int64_t q = 0; q < k_size; ++q) {
+    int64_t off = 0;
+    bool valid = true;
+    for (size_t d = 0; d < nsp; ++d) {
+      const int64_t i = pos[d] * a.strides[d] - a.pads[d] + k_idx[d] * a.dilations[d];
+      if (i < 0 || i >= sp[d]) {
+        valid = false;
+        break;
+      }
+      off += i * sp_strides[d];
+    }
+    if (valid) {
+      sp_off.push_back(off);
+      k_off.push_back(q);
+    }
+    next_index(k_idx, a.kernel);
+  }
 }
 
 template <typename T>
@@ -106,26 +124,7 @@ void conv_compute(const Tensor& x, const Tensor& w, const Tensor* b, const ConvA
   w_off.reserve(static_cast<size_t>(k_size));
   std::vector<int64_t> o_idx(nsp, 0);
   for (int64_t p = 0; p < out_size; ++p) {
-    x_off.clear();
-    w_off.clear();
-    std::vector<int64_t> k_idx(nsp, 0);
-    for (int64_t q = 0; q < k_size; ++q) {
-      int64_t off = 0;
-      bool valid = true;
-      for (size_t d = 0; d < nsp; ++d) {
-        const int64_t i = o_idx[d] * a.strides[d] - a.pads[d] + k_idx[d] * a.dilations[d];
-        if (i < 0 || i >= in_sp[d]) {
-          valid = false;
-          break;
-        }
-        off += i * in_strides[d];
-      }
-      if (valid) {
-        x_off.push_back(off);
-        w_off.push_back(q);
-      }
-      next_index(k_idx, a.kernel);
-    }
+    find_taps(a, o_idx, in_sp, in_strides, x_off, w_off);
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t g = 0; g < G; ++g) {
         for (int64_t mg = 0; mg < Mg; ++mg) {
@@ -165,26 +164,7 @@ void conv_transpose_compute(const Tensor& x, const Tensor& w, const Tensor* b, c
   std::vector<int64_t> i_idx(nsp, 0);
   std::vector<int64_t> y_off, w_off;
   for (int64_t p = 0; p < in_size; ++p) {
-    y_off.clear();
-    w_off.clear();
-    std::vector<int64_t> k_idx(nsp, 0);
-    for (int64_t q = 0; q < k_size; ++q) {
-      int64_t off = 0;
-      bool valid = true;
-      for (size_t d = 0; d < nsp; ++d) {
-        const int64_t o = i_idx[d] * a.strides[d] - a.pads[d] + k_idx[d] * a.dilations[d];
-        if (o < 0 || o >= out_sp[d]) {
-          valid = false;
-          break;
-        }
-        off += o * out_strides[d];
-      }
-      if (valid) {
-        y_off.push_back(off);
-        w_off.push_back(q);
-      }
-      next_index(k_idx, a.kernel);
-    }
+    find_taps(a, i_idx, out_sp, out_strides, y_off, w_off);
     for (int64_t n = 0; n < N; ++n) {
       for (int64_t g = 0; g < G; ++g) {
         for (int64_t c = 0; c < Cg; ++c) {
@@ -228,17 +208,32 @@ Status check_xwb(const char* op, const Tensor& x, const Tensor& w, const Tensor*
   return Status::ok_status();
 }
 
+struct ConvInputs {
+  const Tensor* x;
+  const Tensor* w;
+  const Tensor* b;  // nullptr when absent
+  ConvAttrs a;
+};
+
+// Reads and checks X, W, the optional B and the attributes shared by Conv and ConvTranspose.
+Result<ConvInputs> read_conv_inputs(const KernelContext& ctx, const char* op) {
+  ConvInputs in;
+  QDIFF_ASSIGN_OR_RETURN(in.x, required_input(ctx, 0));
+  QDIFF_ASSIGN_OR_RETURN(in.w, required_input(ctx, 1));
+  in.b = ctx.input(2);
+  if (in.b && !in.b->defined()) in.b = nullptr;
+  QDIFF_RETURN_IF_ERROR(check_xwb(op, *in.x, *in.w, in.b));
+  const qdiff::Shape w_spatial(in.w->shape().begin() + 2, in.w->shape().end());
+  QDIFF_RETURN_IF_ERROR(read_conv_attrs(ctx, op, w_spatial, &in.a));
+  return in;
+}
+
 }  // namespace
 
 Status Conv(KernelContext& ctx) {
-  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
-  QDIFF_ASSIGN_OR_RETURN(const Tensor* w, required_input(ctx, 1));
-  const Tensor* b = ctx.input(2);
-  if (b && !b->defined()) b = nullptr;
-  QDIFF_RETURN_IF_ERROR(check_xwb("Conv", *x, *w, b));
-  const qdiff::Shape w_spatial(w->shape().begin() + 2, w->shape().end());
-  ConvAttrs a;
-  QDIFF_RETURN_IF_ERROR(read_conv_attrs(ctx, "Conv", w_spatial, &a));
+  QDIFF_ASSIGN_OR_RETURN(ConvInputs args, read_conv_inputs(ctx, "Conv"));
+  const Tensor *x = args.x, *w = args.w, *b = args.b;
+  ConvAttrs& a = args.a;
   const int64_t C = x->dim(1), M = w->dim(0);
   if (C % a.group != 0 || M % a.group != 0)
     return invalid_model("Conv: channels " + str(C) + " and filters " + str(M) +
@@ -249,7 +244,7 @@ Status Conv(KernelContext& ctx) {
   if (b && (b->rank() != 1 || b->dim(0) != M))
     return invalid_model("Conv: bias shape " + shape_to_string(b->shape()) + " must be [" + str(M) +
                          "]");
-  const size_t nsp = w_spatial.size();
+  const size_t nsp = a.kernel.size();
   qdiff::Shape out_shape = {x->dim(0), M};
   for (size_t d = 0; d < nsp; ++d) {
     const int64_t in = x->dim(static_cast<int64_t>(d) + 2);
@@ -290,14 +285,9 @@ Status Conv(KernelContext& ctx) {
 }
 
 Status ConvTranspose(KernelContext& ctx) {
-  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
-  QDIFF_ASSIGN_OR_RETURN(const Tensor* w, required_input(ctx, 1));
-  const Tensor* b = ctx.input(2);
-  if (b && !b->defined()) b = nullptr;
-  QDIFF_RETURN_IF_ERROR(check_xwb("ConvTranspose", *x, *w, b));
-  const qdiff::Shape w_spatial(w->shape().begin() + 2, w->shape().end());
-  ConvAttrs a;
-  QDIFF_RETURN_IF_ERROR(read_conv_attrs(ctx, "ConvTranspose", w_spatial, &a));
+  QDIFF_ASSIGN_OR_RETURN(ConvInputs args, read_conv_inputs(ctx, "ConvTranspose"));
+  const Tensor *x = args.x, *w = args.w, *b = args.b;
+  ConvAttrs& a = args.a;
   const int64_t C = x->dim(1);
   if (w->dim(0) != C)
     return invalid_model("ConvTranspose: weight has " + str(w->dim(0)) + " input channels, X has " +
@@ -309,7 +299,7 @@ Status ConvTranspose(KernelContext& ctx) {
   if (b && (b->rank() != 1 || b->dim(0) != M))
     return invalid_model("ConvTranspose: bias shape " + shape_to_string(b->shape()) + " must be [" +
                          str(M) + "]");
-  const size_t nsp = w_spatial.size();
+  const size_t nsp = a.kernel.size();
   QDIFF_ASSIGN_OR_RETURN(std::vector<int64_t> out_pad,
                          ctx.attrs.get_ints("output_padding", std::vector<int64_t>(nsp, 0)));
   if (out_pad.empty()) out_pad.assign(nsp, 0);

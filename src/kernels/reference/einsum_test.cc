@@ -5,54 +5,39 @@
 #include <vector>
 
 #include "kernels/reference/reference.h"
-#include "testing/test_util.h"
+#include "testing/kernel_test_util.h"
 
 namespace qdiff::kernels::ref {
 namespace {
 
+using qdiff::testing::attrs;
 using qdiff::testing::f32;
 using qdiff::testing::i64;
+using qdiff::testing::KernelRun;
+using qdiff::testing::run_kernel;
 using qdiff::testing::tensors_equal;
 
-struct RunResult {
-  Status status;
-  std::vector<Tensor> y;
-};
-
-RunResult einsum(const std::string& eq, const std::vector<Tensor>& in) {
-  Attributes a;
-  a.set("equation", eq);
-  std::vector<const Tensor*> ptrs;
-  for (const Tensor& t : in) ptrs.push_back(&t);
-  RunResult r;
-  r.y.resize(1);
-  KernelContext ctx{a, ptrs, r.y, 12};
-  r.status = Einsum(ctx);
-  return r;
+// Einsum at opset 12.
+KernelRun einsum(const std::string& eq, const std::vector<Tensor>& in) {
+  return run_kernel(Einsum, in, attrs({{"equation", eq}}), 12);
 }
-
-#define EXPECT_Y_EQ(r, expected)                          \
-  do {                                                    \
-    ASSERT_TRUE((r).status.ok()) << (r).status.message(); \
-    EXPECT_TRUE(tensors_equal((r).y[0], (expected)));     \
-  } while (false)
 
 const Tensor kA = f32({2, 3}, {1, 2, 3, 4, 5, 6});
 
 TEST(RefEinsum, TransposeSumAndImplicit) {
-  EXPECT_Y_EQ(einsum("ij->ji", {kA}), f32({3, 2}, {1, 4, 2, 5, 3, 6}));
-  EXPECT_Y_EQ(einsum("ij->i", {kA}), f32({2}, {6, 15}));
-  EXPECT_Y_EQ(einsum(" i j -> ", {kA}), f32({}, {21}));
-  EXPECT_Y_EQ(einsum("ji", {kA}), f32({3, 2}, {1, 4, 2, 5, 3, 6}));  // implicit: sorted "ij"
+  EXPECT_OUT_EQ(einsum("ij->ji", {kA}), f32({3, 2}, {1, 4, 2, 5, 3, 6}));
+  EXPECT_OUT_EQ(einsum("ij->i", {kA}), f32({2}, {6, 15}));
+  EXPECT_OUT_EQ(einsum(" i j -> ", {kA}), f32({}, {21}));
+  EXPECT_OUT_EQ(einsum("ji", {kA}), f32({3, 2}, {1, 4, 2, 5, 3, 6}));  // implicit: sorted "ij"
 }
 
 TEST(RefEinsum, MatmulInnerAndDiagonal) {
   const Tensor b = f32({3, 1}, {1, 0, -1});
-  EXPECT_Y_EQ(einsum("ij,jk->ik", {kA, b}), f32({2, 1}, {-2, -2}));
-  EXPECT_Y_EQ(einsum("i,i", {f32({3}, {1, 2, 3}), f32({3}, {4, 5, 6})}), f32({}, {32}));
+  EXPECT_OUT_EQ(einsum("ij,jk->ik", {kA, b}), f32({2, 1}, {-2, -2}));
+  EXPECT_OUT_EQ(einsum("i,i", {f32({3}, {1, 2, 3}), f32({3}, {4, 5, 6})}), f32({}, {32}));
   const Tensor sq = i64({2, 2, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
-  EXPECT_Y_EQ(einsum("...ii->...i", {sq}), i64({2, 2}, {1, 4, 5, 8}));
-  EXPECT_Y_EQ(einsum("bij,bjk->bik", {sq, sq}), i64({2, 2, 2}, {7, 10, 15, 22, 67, 78, 91, 106}));
+  EXPECT_OUT_EQ(einsum("...ii->...i", {sq}), i64({2, 2}, {1, 4, 5, 8}));
+  EXPECT_OUT_EQ(einsum("bij,bjk->bik", {sq, sq}), i64({2, 2, 2}, {7, 10, 15, 22, 67, 78, 91, 106}));
 }
 
 TEST(RefEinsum, BadInput) {

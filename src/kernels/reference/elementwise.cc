@@ -76,49 +76,6 @@ void for_each_broadcast(const qdiff::Shape& out, const std::array<const qdiff::S
 // ---------------------------------------------------------------------------------------------
 // Dtype dispatch.
 
-enum class TypeSet { kFloat, kNumeric, kNumericOrBool, kBool };
-
-template <TypeSet S, typename T>
-constexpr bool in_set() {
-  constexpr bool is_bool = std::is_same_v<T, bool>;
-  switch (S) {
-    case TypeSet::kFloat:
-      return std::is_floating_point_v<T>;
-    case TypeSet::kNumeric:
-      return !is_bool;
-    case TypeSet::kNumericOrBool:
-      return true;
-    case TypeSet::kBool:
-      return is_bool;
-  }
-  return false;
-}
-
-constexpr const char* set_name(TypeSet s) {
-  switch (s) {
-    case TypeSet::kFloat:
-      return "float32 or float64";
-    case TypeSet::kNumeric:
-      return "a numeric type";
-    case TypeSet::kNumericOrBool:
-      return "a numeric type or bool";
-    case TypeSet::kBool:
-      return "bool";
-  }
-  return "";
-}
-
-// Calls f(T{}) (returning Status) for the C++ type of `dt` when it is in set S.
-template <TypeSet S, typename F>
-Status dispatch(const char* op, size_t input, DType dt, F&& f) {
-  Status st = dtype_error(op, input, dt, set_name(S));
-  visit_dtype(dt, [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (in_set<S, T>()) st = f(tag);
-  });
-  return st;
-}
-
 Status check_same_dtype(const char* op, const Tensor& a, size_t ia, const Tensor& b, size_t ib) {
   if (a.dtype() == b.dtype()) return Status::ok_status();
   return invalid_model(std::string(op) + ": input " + std::to_string(ib) + " has type " +

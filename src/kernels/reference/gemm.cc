@@ -9,10 +9,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-std::string str(int64_t v) {
-  return std::to_string(v);
-}
-
 template <typename T>
 void gemm_compute(const Tensor& a, const Tensor& b, const Tensor* c, bool trans_a, bool trans_b,
                   double alpha, double beta, int64_t M, int64_t K, int64_t N, Tensor* y) {

@@ -20,11 +20,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-Status check_data_dtype(const char* op, size_t i, const Tensor& t) {
-  if (dtype_size(t.dtype()) == 0) return dtype_error(op, i, t.dtype(), "a numeric or bool type");
-  return Status::ok_status();
-}
-
 Result<std::vector<int64_t>> read_indices(const char* op, size_t i, const Tensor& t) {
   if (t.dtype() != DType::kInt64 && t.dtype() != DType::kInt32)
     return dtype_error(op, i, t.dtype(), "int64 or int32");
@@ -37,50 +32,6 @@ Result<int64_t> checked_index(const char* op, int64_t v, int64_t dim) {
     return invalid_argument(std::string(op) + ": index " + std::to_string(v) +
                             " out of range for an axis of size " + std::to_string(dim));
   return v < 0 ? v + dim : v;
-}
-
-Result<int64_t> checked_axis(const char* op, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank)
-    return invalid_model(std::string(op) + ": axis " + std::to_string(axis) +
-                         " out of range for rank " + std::to_string(rank));
-  return axis < 0 ? axis + rank : axis;
-}
-
-// Product of shape[begin:end]; the caller knows it is bounded by an existing tensor's size.
-int64_t dim_product(const qdiff::Shape& shape, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t d = begin; d < end; ++d) p *= shape[d];
-  return p;
-}
-
-// Advances a row-major multi-index over `shape`.
-void next_index(std::vector<int64_t>& idx, const qdiff::Shape& shape) {
-  for (size_t d = idx.size(); d-- > 0;) {
-    if (++idx[d] < shape[d]) return;
-    idx[d] = 0;
-  }
-}
-
-// Integer arithmetic that wraps instead of overflowing.
-template <typename T>
-T wrap_add(T a, T b) {
-  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-  } else if constexpr (std::is_same_v<T, bool>) {
-    return a || b;
-  } else {
-    return a + b;
-  }
-}
-template <typename T>
-T wrap_mul(T a, T b) {
-  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-    return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
-  } else if constexpr (std::is_same_v<T, bool>) {
-    return a && b;
-  } else {
-    return a * b;
-  }
 }
 
 enum class Reduction { kNone, kAdd, kMul, kMax, kMin };

@@ -65,11 +65,6 @@ void copy_by_dim_offsets(const Tensor& in, Tensor& out,
   }
 }
 
-Status check_data_dtype(const char* op, size_t i, const Tensor& t) {
-  if (dtype_size(t.dtype()) == 0) return dtype_error(op, i, t.dtype(), "a numeric or bool type");
-  return Status::ok_status();
-}
-
 // Reads a 1-D (or 0-D) int64/int32 tensor of indices-like values (starts, repeats, split, ...).
 Result<std::vector<int64_t>> read_int_list(const char* op, size_t i, const Tensor& t) {
   if (t.dtype() != DType::kInt64 && t.dtype() != DType::kInt32)
@@ -78,20 +73,6 @@ Result<std::vector<int64_t>> read_int_list(const char* op, size_t i, const Tenso
     return invalid_model(std::string(op) + ": input " + std::to_string(i) +
                          " must be 1-D, got shape " + shape_to_string(t.shape()));
   return t.to_i64_vector();
-}
-
-Result<int64_t> checked_axis(const char* op, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank)
-    return invalid_model(std::string(op) + ": axis " + std::to_string(axis) +
-                         " out of range for rank " + std::to_string(rank));
-  return axis < 0 ? axis + rank : axis;
-}
-
-// Product of shape[begin:end]; the caller knows it is bounded by an existing tensor's size.
-int64_t dim_product(const qdiff::Shape& shape, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t d = begin; d < end; ++d) p *= shape[d];
-  return p;
 }
 
 }  // namespace

@@ -11,10 +11,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-std::string str(int64_t v) {
-  return std::to_string(v);
-}
-
 Status check_float(const char* op, size_t i, const Tensor& t, DType want) {
   if (t.dtype() != want) {
     if (want == DType::kFloat32 || want == DType::kFloat64)

@@ -6,46 +6,25 @@
 #include <vector>
 
 #include "kernels/reference/reference.h"
-#include "testing/test_util.h"
+#include "testing/kernel_test_util.h"
 
 namespace qdiff::kernels::ref {
 namespace {
 
+using qdiff::testing::attrs;
 using qdiff::testing::f32;
 using qdiff::testing::i64;
+using qdiff::testing::run_kernel;
 using qdiff::testing::tensors_equal;
 using qdiff::testing::tensors_near;
-
-struct RunResult {
-  Status status;
-  std::vector<Tensor> y;
-};
-
-// Runs a kernel; an undefined Tensor in `in` stands for an absent optional input.
-RunResult run(KernelFn fn, const std::vector<Tensor>& in, const Attributes& attrs,
-              int64_t opset = 13, size_t n_out = 1) {
-  std::vector<const Tensor*> ptrs;
-  for (const Tensor& t : in) ptrs.push_back(t.defined() ? &t : nullptr);
-  RunResult r;
-  r.y.resize(n_out);
-  KernelContext ctx{attrs, ptrs, r.y, opset};
-  r.status = fn(ctx);
-  return r;
-}
-
-Attributes attrs(std::vector<std::pair<std::string, AttributeValue>> list) {
-  Attributes a;
-  for (auto& [k, v] : list) a.set(k, std::move(v));
-  return a;
-}
 
 using Ints = std::vector<int64_t>;
 
 TEST(BatchNormRef, Inference) {
   const Tensor x = f32({1, 2, 1, 2}, {1, 2, 3, 4});
-  auto r = run(BatchNormalization,
-               {x, f32({2}, {1, 2}), f32({2}, {0, 1}), f32({2}, {1, 3}), f32({2}, {4, 1})},
-               attrs({{"epsilon", 0.0f}}), 15);
+  auto r = run_kernel(BatchNormalization,
+                      {x, f32({2}, {1, 2}), f32({2}, {0, 1}), f32({2}, {1, 3}), f32({2}, {4, 1})},
+                      attrs({{"epsilon", 0.0f}}), 15);
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_TRUE(tensors_near(r.y[0], f32({1, 2, 1, 2}, {0, 0.5f, 1, 3})));
 }
@@ -56,16 +35,17 @@ TEST(BatchNormRef, Opset7PerActivation) {
   const Tensor ones = f32({2, 2}, {1, 1, 1, 1});
   const Tensor zeros = f32({2, 2}, {0, 0, 0, 0});
   const Tensor mean = f32({2, 2}, {1, 1, 2, 2});
-  auto r = run(BatchNormalization, {x, ones, zeros, mean, ones},
-               attrs({{"epsilon", 0.0f}, {"spatial", int64_t{0}}}), 7);
+  auto r = run_kernel(BatchNormalization, {x, ones, zeros, mean, ones},
+                      attrs({{"epsilon", 0.0f}, {"spatial", int64_t{0}}}), 7);
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_TRUE(tensors_near(r.y[0], f32({1, 2, 2}, {0, 1, 1, 2})));
 }
 
 TEST(BatchNormRef, TrainingMode) {
   const Tensor x = f32({2, 1}, {1, 3});
-  auto r = run(BatchNormalization, {x, f32({1}, {1}), f32({1}, {0}), f32({1}, {0}), f32({1}, {1})},
-               attrs({{"epsilon", 0.0f}, {"training_mode", int64_t{1}}}), 15, 3);
+  auto r = run_kernel(BatchNormalization,
+                      {x, f32({1}, {1}), f32({1}, {0}), f32({1}, {0}), f32({1}, {1})},
+                      attrs({{"epsilon", 0.0f}, {"training_mode", int64_t{1}}}), 15, 3);
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_TRUE(tensors_near(r.y[0], f32({2, 1}, {-1, 1})));
   EXPECT_TRUE(tensors_near(r.y[1], f32({1}, {0.2f})));
@@ -75,24 +55,26 @@ TEST(BatchNormRef, TrainingMode) {
 TEST(BatchNormRef, RejectsBadParams) {
   const Tensor x = f32({1, 2, 1, 2}, {1, 2, 3, 4});
   const Tensor p2 = f32({2}, {1, 1});
-  EXPECT_FALSE(run(BatchNormalization, {x, f32({3}, {1, 1, 1}), p2, p2, p2}, {}).status.ok());
-  EXPECT_FALSE(run(BatchNormalization, {x, p2, p2, p2}, {}).status.ok());
-  EXPECT_FALSE(run(BatchNormalization, {f32({2}, {1, 2}), p2, p2, p2, p2}, {}).status.ok());
+  EXPECT_FALSE(
+      run_kernel(BatchNormalization, {x, f32({3}, {1, 1, 1}), p2, p2, p2}, {}).status.ok());
+  EXPECT_FALSE(run_kernel(BatchNormalization, {x, p2, p2, p2}, {}).status.ok());
+  EXPECT_FALSE(run_kernel(BatchNormalization, {f32({2}, {1, 2}), p2, p2, p2, p2}, {}).status.ok());
 }
 
 TEST(InstanceNormRef, Example) {
   const Tensor x = f32({1, 2, 1, 3}, {-1, 0, 1, 2, 3, 4});
-  auto r = run(InstanceNormalization, {x, f32({2}, {1, 1.5f}), f32({2}, {0, 1})}, {});
+  auto r = run_kernel(InstanceNormalization, {x, f32({2}, {1, 1.5f}), f32({2}, {0, 1})}, {});
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_TRUE(tensors_near(
       r.y[0], f32({1, 2, 1, 3}, {-1.2247357f, 0, 1.2247357f, -0.8371035f, 1, 2.8371035f}), 1e-5));
-  EXPECT_FALSE(run(InstanceNormalization, {x, f32({1}, {1}), f32({2}, {0, 1})}, {}).status.ok());
+  EXPECT_FALSE(
+      run_kernel(InstanceNormalization, {x, f32({1}, {1}), f32({2}, {0, 1})}, {}).status.ok());
 }
 
 TEST(LayerNormRef, LastAxisWithStats) {
   const Tensor x = f32({2, 2}, {1, 3, 0, 4});
-  auto r = run(LayerNormalization, {x, f32({2}, {1, 2}), f32({2}, {0, 1})},
-               attrs({{"epsilon", 0.0f}}), 17, 3);
+  auto r = run_kernel(LayerNormalization, {x, f32({2}, {1, 2}), f32({2}, {0, 1})},
+                      attrs({{"epsilon", 0.0f}}), 17, 3);
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_TRUE(tensors_near(r.y[0], f32({2, 2}, {-1, 3, -1, 3})));
   EXPECT_TRUE(tensors_near(r.y[1], f32({2, 1}, {2, 2})));
@@ -101,37 +83,39 @@ TEST(LayerNormRef, LastAxisWithStats) {
 
 TEST(LayerNormRef, AxisZeroNoBias) {
   const Tensor x = f32({2, 1}, {1, 3});
-  auto r = run(LayerNormalization, {x, f32({2, 1}, {1, 1})},
-               attrs({{"epsilon", 0.0f}, {"axis", int64_t{0}}}), 17);
+  auto r = run_kernel(LayerNormalization, {x, f32({2, 1}, {1, 1})},
+                      attrs({{"epsilon", 0.0f}, {"axis", int64_t{0}}}), 17);
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_TRUE(tensors_near(r.y[0], f32({2, 1}, {-1, 1})));
-  EXPECT_FALSE(run(LayerNormalization, {x, f32({3}, {1, 1, 1})}, {}, 17).status.ok());
-  EXPECT_FALSE(
-      run(LayerNormalization, {x, f32({1}, {1})}, attrs({{"axis", int64_t{2}}}), 17).status.ok());
+  EXPECT_FALSE(run_kernel(LayerNormalization, {x, f32({3}, {1, 1, 1})}, {}, 17).status.ok());
+  EXPECT_FALSE(run_kernel(LayerNormalization, {x, f32({1}, {1})}, attrs({{"axis", int64_t{2}}}), 17)
+                   .status.ok());
 }
 
 TEST(LRNRef, ChannelWindow) {
   // size 3: channel c sums squares of c-1..c+1. alpha 3 so alpha/size = 1; beta 1; bias 1.
   const Tensor x = f32({1, 3, 1, 1}, {1, 2, 3});
-  auto r =
-      run(LRN, {x}, attrs({{"size", int64_t{3}}, {"alpha", 3.0f}, {"beta", 1.0f}, {"bias", 1.0f}}));
+  auto r = run_kernel(
+      LRN, {x}, attrs({{"size", int64_t{3}}, {"alpha", 3.0f}, {"beta", 1.0f}, {"bias", 1.0f}}));
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   // sums: 1+4=5, 1+4+9=14, 4+9=13 -> y = x / (1 + sum).
   EXPECT_TRUE(tensors_near(r.y[0], f32({1, 3, 1, 1}, {1.0f / 6, 2.0f / 15, 3.0f / 14})));
   // size 2: window [c, c+1].
-  r = run(LRN, {x}, attrs({{"size", int64_t{2}}, {"alpha", 2.0f}, {"beta", 1.0f}, {"bias", 1.0f}}));
+  r = run_kernel(LRN, {x},
+                 attrs({{"size", int64_t{2}}, {"alpha", 2.0f}, {"beta", 1.0f}, {"bias", 1.0f}}));
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_TRUE(tensors_near(r.y[0], f32({1, 3, 1, 1}, {1.0f / 6, 2.0f / 14, 3.0f / 10})));
-  EXPECT_FALSE(run(LRN, {x}, {}).status.ok());  // size is required
+  EXPECT_FALSE(run_kernel(LRN, {x}, {}).status.ok());  // size is required
 }
 
 TEST(MVNRef, DefaultAndCustomAxes) {
   // Default axes [0,2,3]: per channel over N,H,W. Channel 0 = {1,3}: mean 2, std 1.
   const Tensor x = f32({1, 2, 1, 2}, {1, 3, 5, 5});
-  auto r = run(MeanVarianceNormalization, {x}, {});
+  auto r = run_kernel(MeanVarianceNormalization, {x}, {});
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_TRUE(tensors_near(r.y[0], f32({1, 2, 1, 2}, {-1, 1, 0, 0})));
-  r = run(MeanVarianceNormalization, {f32({2, 2}, {0, 4, 1, 1})}, attrs({{"axes", Ints{-1}}}));
+  r = run_kernel(MeanVarianceNormalization, {f32({2, 2}, {0, 4, 1, 1})},
+                 attrs({{"axes", Ints{-1}}}));
   ASSERT_TRUE(r.status.ok()) << r.status.message();
   EXPECT_TRUE(tensors_near(r.y[0], f32({2, 2}, {-1, 1, 0, 0})));
 }

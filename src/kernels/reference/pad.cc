@@ -10,10 +10,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-std::string str(int64_t v) {
-  return std::to_string(v);
-}
-
 int64_t pos_mod(int64_t a, int64_t m) {
   const int64_t r = a % m;
   return r < 0 ? r + m : r;

@@ -12,21 +12,9 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-std::string str(int64_t v) {
-  return std::to_string(v);
-}
-
 struct PoolGeom {
   std::vector<int64_t> in, out, kernel, strides, dilations, pads;  // spatial; pads begin+end
 };
-
-bool next_index(std::vector<int64_t>& idx, const std::vector<int64_t>& dims) {
-  for (size_t d = idx.size(); d-- > 0;) {
-    if (++idx[d] < dims[d]) return true;
-    idx[d] = 0;
-  }
-  return false;
-}
 
 // Reads kernel_shape/strides/pads/dilations/auto_pad/ceil_mode and computes the output size.
 Status pool_geometry(const KernelContext& ctx, const char* op, const Tensor& x, bool has_dilations,

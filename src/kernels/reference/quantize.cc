@@ -11,10 +11,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-std::string str(int64_t v) {
-  return std::to_string(v);
-}
-
 bool is_quant_type(DType t) {
   return t == DType::kUInt8 || t == DType::kInt8 || t == DType::kUInt16 || t == DType::kInt16;
 }

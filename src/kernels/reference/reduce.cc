@@ -18,24 +18,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-// Integer arithmetic that wraps modulo 2^bits instead of overflowing (signed overflow is UB).
-template <typename T>
-T wrap_add(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
-    return static_cast<T>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-  } else {
-    return a + b;
-  }
-}
-template <typename T>
-T wrap_mul(T a, T b) {
-  if constexpr (std::is_integral_v<T>) {
-    return static_cast<T>(static_cast<uint64_t>(a) * static_cast<uint64_t>(b));
-  } else {
-    return a * b;
-  }
-}
-
 // A double converted to an integer type without UB: truncation, clamped to the type's range.
 template <typename T>
 T from_double(double v) {

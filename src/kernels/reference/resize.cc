@@ -14,10 +14,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-std::string str(int64_t v) {
-  return std::to_string(v);
-}
-
 struct ResizeConfig {
   std::string mode = "nearest";                     // nearest | linear | cubic
   std::string coord = "half_pixel";                 // coordinate_transformation_mode

@@ -8,10 +8,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-std::string str(int64_t v) {
-  return std::to_string(v);
-}
-
 Status check_input(const char* op, const Tensor& x, int64_t b) {
   if (x.rank() != 4)
     return invalid_model(std::string(op) + ": input must be 4-D, got " +

@@ -14,69 +14,6 @@
 namespace qdiff::kernels::ref {
 namespace {
 
-enum class TypeSet { kFloat, kSignedOrFloat, kNumeric };
-
-template <TypeSet S, typename T>
-constexpr bool in_set() {
-  if constexpr (std::is_same_v<T, bool>) {
-    return false;
-  } else {
-    switch (S) {
-      case TypeSet::kFloat:
-        return std::is_floating_point_v<T>;
-      case TypeSet::kSignedOrFloat:
-        return std::is_signed_v<T>;
-      case TypeSet::kNumeric:
-        return true;
-    }
-    return false;
-  }
-}
-
-constexpr const char* set_name(TypeSet s) {
-  switch (s) {
-    case TypeSet::kFloat:
-      return "float32 or float64";
-    case TypeSet::kSignedOrFloat:
-      return "a float or signed integer type";
-    case TypeSet::kNumeric:
-      return "a numeric type";
-  }
-  return "";
-}
-
-// Y = f(X) elementwise with Y of X's type; make(T{}) returns the functor for element type T.
-template <TypeSet S, typename Make>
-Status unary(KernelContext& ctx, const char* op, Make&& make) {
-  QDIFF_ASSIGN_OR_RETURN(const Tensor* x, required_input(ctx, 0));
-  Status st = dtype_error(op, 0, x->dtype(), set_name(S));
-  visit_dtype(x->dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (in_set<S, T>()) {
-      auto f = make(tag);
-      auto out = ctx.alloc_output(0, dtype_of<T>(), x->shape());
-      if (!out.ok()) {
-        st = out.status();
-        return;
-      }
-      const T* px = x->data<T>();
-      T* po = (*out)->template mutable_data<T>();
-      for (int64_t i = 0; i < x->numel(); ++i) po[i] = f(px[i]);
-      st = Status::ok_status();
-    }
-  });
-  return st;
-}
-
-// Shorthand for float-only ops given as a generic lambda over the value.
-template <typename F>
-Status float_unary(KernelContext& ctx, const char* op, F f) {
-  return unary<TypeSet::kFloat>(ctx, op, [&](auto tag) {
-    using T = decltype(tag);
-    return [&](T v) -> T { return f(v); };
-  });
-}
-
 // Round half to even, independent of the floating-point environment's rounding mode.
 template <typename T>
 T round_half_even(T x) {
