@@ -1,12 +1,12 @@
 // bench_run: times qdiff's float run of a model (no taps), for bench/float_vs_ort.sh.
 //
 //   bench_run MODEL.onnx INPUT.npy [--threads N] [--runs R] [--warmup W] [--reference]
-//             [--profile]
+//             [--no-layouts] [--profile]
 //
 // Loads the model once, runs it W times untimed, then R times timed; prints
-// "median_ms=<m> min_ms=<m> runs=<R> threads=<N>". --profile instead times every node
-// (fast kernel, else reference kernel, as the interpreter chooses) and prints the time per
-// kernel, summed over the R runs' medians per node.
+// "median_ms=<m> min_ms=<m> runs=<R> threads=<N>". --profile instead has the interpreter time
+// every node and prints the time per kernel (as the interpreter chose it), summed over the
+// nodes' medians over the R runs. --no-layouts: no NHWC propagation between fast kernels.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -40,47 +40,6 @@ int fail(const qdiff::Status& s) {
   return 1;
 }
 
-// Runs every node once, like the interpreter (fast kernel, reference on kUnsupported), adding
-// each node's time to times[node]; the kernel name that ran goes to names[node].
-qdiff::Status profile_once(const qdiff::ir::Graph& g, const qdiff::Tensor& input, int threads,
-                           bool use_fast, std::vector<std::unique_ptr<qdiff::kernels::KernelState>>& states,
-                           std::vector<std::vector<double>>& times, std::vector<std::string>& names) {
-  using namespace qdiff;
-  std::vector<Tensor> values(g.num_values());
-  for (ir::ValueId id = 0; id < g.num_values(); ++id)
-    if (g.value(id).initializer) values[id] = *g.value(id).initializer;
-  values[g.inputs[0]] = input;
-  std::vector<const Tensor*> ins;
-  std::vector<Tensor> outs;
-  for (size_t i = 0; i < g.num_nodes(); ++i) {
-    const ir::Node& node = g.node(static_cast<ir::NodeId>(i));
-    ins.clear();
-    for (ir::ValueId in : node.inputs) ins.push_back(in == ir::kNoValue ? nullptr : &values[in]);
-    outs.assign(node.outputs.size(), Tensor());
-    kernels::KernelContext ctx{node.attributes, ins, outs, node.opset, threads, &states[i]};
-    const auto t0 = Clock::now();
-    const runtime::KernelEntry fast = runtime::fast_kernel(*node.kind);
-    Status s = unsupported("");
-    std::string name;
-    if (use_fast && fast.fn) {
-      s = fast.fn(ctx);
-      name = fast.name;
-    }
-    if (s.code() == ErrorCode::kUnsupported) {
-      outs.assign(node.outputs.size(), Tensor());
-      const runtime::KernelEntry ref = runtime::reference_kernel(*node.kind);
-      s = ref.fn(ctx);
-      name = ref.name;
-    }
-    if (!s.ok()) return s.with_context(node.describe());
-    times[i].push_back(ms_since(t0));
-    names[i] = name;
-    for (size_t o = 0; o < node.outputs.size(); ++o)
-      if (node.outputs[o] != ir::kNoValue) values[node.outputs[o]] = std::move(outs[o]);
-  }
-  return Status::ok_status();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,18 +47,25 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: bench_run MODEL.onnx INPUT.npy [--threads N] [--runs R] [--warmup W] "
-                 "[--reference] [--profile]\n");
+                 "[--reference] [--no-layouts] [--profile]\n");
     return 2;
   }
   int threads = 1, runs = 20, warmup = 3;
-  bool use_fast = true, profile = false;
+  bool use_fast = true, profile = false, layouts = true;
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
-    else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
-    else if (a == "--warmup" && i + 1 < argc) warmup = std::atoi(argv[++i]);
-    else if (a == "--reference") use_fast = false;
-    else if (a == "--profile") profile = true;
+    if (a == "--threads" && i + 1 < argc)
+      threads = std::atoi(argv[++i]);
+    else if (a == "--runs" && i + 1 < argc)
+      runs = std::atoi(argv[++i]);
+    else if (a == "--warmup" && i + 1 < argc)
+      warmup = std::atoi(argv[++i]);
+    else if (a == "--reference")
+      use_fast = false;
+    else if (a == "--profile")
+      profile = true;
+    else if (a == "--no-layouts")
+      layouts = false;
     else {
       std::fprintf(stderr, "bench_run: unknown argument %s\n", a.c_str());
       return 2;
@@ -112,19 +78,33 @@ int main(int argc, char** argv) {
   if (!input.ok()) return fail(input.status());
   if (g.inputs.size() != 1) return fail(unsupported("bench_run handles one-input models"));
 
+  runtime::RunOptions options;
+  options.threads = threads;
+  options.use_fast = use_fast;
+  options.propagate_layouts = layouts;
+  options.time_nodes = profile;
+  auto interp = runtime::Interpreter::create(g, options);
+  if (!interp.ok()) return fail(interp.status());
+  const std::vector<Tensor> inputs = {input.value()};
+  std::vector<double> ms;
+  std::vector<std::vector<double>> node_ms(g.num_nodes());
+  for (int r = 0; r < warmup + runs; ++r) {
+    const auto t0 = Clock::now();
+    auto out = interp.value()->run(inputs);
+    const double t = ms_since(t0);
+    if (!out.ok()) return fail(out.status());
+    if (r < warmup) continue;
+    ms.push_back(t);
+    for (size_t i = 0; i < g.num_nodes(); ++i)
+      node_ms[i].push_back(interp.value()->node_times_ms()[i]);
+  }
   if (profile) {
-    std::vector<std::unique_ptr<kernels::KernelState>> states(g.num_nodes());
-    std::vector<std::vector<double>> times(g.num_nodes());
-    std::vector<std::string> names(g.num_nodes());
-    for (int r = 0; r < warmup + runs; ++r) {
-      if (r == warmup) for (auto& t : times) t.clear();
-      Status s = profile_once(g, input.value(), threads, use_fast, states, times, names);
-      if (!s.ok()) return fail(s);
-    }
+    // Per kernel (as the interpreter chose it): the sum over its nodes of each node's median.
+    const std::vector<std::string>& names = interp.value()->kernel_names();
     std::map<std::string, std::pair<double, int>> per_kernel;
     double total = 0;
     for (size_t i = 0; i < g.num_nodes(); ++i) {
-      const double m = median(times[i]);
+      const double m = median(node_ms[i]);
       per_kernel[names[i]].first += m;
       per_kernel[names[i]].second += 1;
       total += m;
@@ -133,26 +113,11 @@ int main(int argc, char** argv) {
     for (const auto& [k, v] : per_kernel) rows.push_back({v.first, k});
     std::sort(rows.rbegin(), rows.rend());
     std::printf("%-18s %6s %9s %6s\n", "kernel", "nodes", "ms", "share");
-    for (const auto& [ms, k] : rows)
-      std::printf("%-18s %6d %9.3f %5.1f%%\n", k.c_str(), per_kernel[k].second, ms,
-                  100.0 * ms / total);
-    std::printf("%-18s %6zu %9.3f\n", "total", g.num_nodes(), total);
+    for (const auto& [t, k] : rows)
+      std::printf("%-18s %6d %9.3f %5.1f%%\n", k.c_str(), per_kernel[k].second, t,
+                  100.0 * t / total);
+    std::printf("%-18s %6zu %9.3f  (run median %.3f)\n", "total", g.num_nodes(), total, median(ms));
     return 0;
-  }
-
-  runtime::RunOptions options;
-  options.threads = threads;
-  options.use_fast = use_fast;
-  auto interp = runtime::Interpreter::create(g, options);
-  if (!interp.ok()) return fail(interp.status());
-  const std::vector<Tensor> inputs = {input.value()};
-  std::vector<double> ms;
-  for (int r = 0; r < warmup + runs; ++r) {
-    const auto t0 = Clock::now();
-    auto out = interp.value()->run(inputs);
-    const double t = ms_since(t0);
-    if (!out.ok()) return fail(out.status());
-    if (r >= warmup) ms.push_back(t);
   }
   std::printf("median_ms=%.3f min_ms=%.3f runs=%d threads=%d\n", median(ms),
               *std::min_element(ms.begin(), ms.end()), runs, threads);

@@ -24,14 +24,10 @@ struct Layer {
 
 // (in channels, out channels, group, input size, kernel, stride); pads = k / 2.
 const Layer kLayers[] = {
-    {"resnet_stem_7x7s2", 3, 64, 1, 224, 7, 2},
-    {"resnet_l1_3x3", 64, 64, 1, 56, 3, 1},
-    {"resnet_l3_3x3", 256, 256, 1, 14, 3, 1},
-    {"resnet_l4_down_1x1s2", 256, 512, 1, 14, 1, 2},
-    {"mbv2_stem_3x3s2", 3, 32, 1, 224, 3, 2},
-    {"mbv2_dw_3x3_112", 32, 32, 32, 112, 3, 1},
-    {"mbv2_dw_3x3s2_56", 144, 144, 144, 56, 3, 2},
-    {"mbv2_pw_expand_28", 32, 192, 1, 28, 1, 1},
+    {"resnet_stem_7x7s2", 3, 64, 1, 224, 7, 2},    {"resnet_l1_3x3", 64, 64, 1, 56, 3, 1},
+    {"resnet_l3_3x3", 256, 256, 1, 14, 3, 1},      {"resnet_l4_down_1x1s2", 256, 512, 1, 14, 1, 2},
+    {"mbv2_stem_3x3s2", 3, 32, 1, 224, 3, 2},      {"mbv2_dw_3x3_112", 32, 32, 32, 112, 3, 1},
+    {"mbv2_dw_3x3s2_56", 144, 144, 144, 56, 3, 2}, {"mbv2_pw_expand_28", 32, 192, 1, 28, 1, 1},
     {"mbv2_pw_project_7", 960, 320, 1, 7, 1, 1},
 };
 
@@ -68,9 +64,8 @@ void BM_Conv(benchmark::State& state, kernels::KernelFn fn) {
   }
   const int64_t out_hw = (l.hw + 2 * (l.k / 2) - l.k) / l.stride + 1;
   const double macs = static_cast<double>(l.m) * out_hw * out_hw * (l.c / l.group) * l.k * l.k;
-  state.counters["GFLOPS"] =
-      benchmark::Counter(2 * macs, benchmark::Counter::kIsIterationInvariantRate,
-                         benchmark::Counter::kIs1000);
+  state.counters["GFLOPS"] = benchmark::Counter(
+      2 * macs, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
   state.SetLabel(l.name);
 }
 

@@ -29,6 +29,10 @@ struct KernelContext {
   int threads = 1;
   // Slot for KernelState, owned by the caller, persistent across runs of the same node.
   std::unique_ptr<KernelState>* state = nullptr;
+  // Layouts (tensor/tensor.h). Inputs are plain unless the kernel declares that it reads NHWC
+  // (a fast kernel marked kNhwc in fast_kernels.def). Such a kernel may store an output of rank
+  // 4 as NHWC only when this is set (every reader of the output reads NHWC too).
+  bool nhwc_output = false;
 
   size_t num_inputs() const { return inputs.size(); }
   // Input i, or nullptr when absent or beyond the node's inputs.
@@ -37,6 +41,14 @@ struct KernelContext {
   Result<Tensor*> alloc_output(size_t i, DType dtype, Shape shape) {
     QDIFF_ASSERT(i < outputs.size(), "output index out of range");
     QDIFF_ASSIGN_OR_RETURN(outputs[i], Tensor::create(dtype, std::move(shape)));
+    return &outputs[i];
+  }
+  // Same, uninitialized (the kernel writes every element), stored as `layout`.
+  Result<Tensor*> alloc_output_for_overwrite(size_t i, DType dtype, Shape shape,
+                                             Layout layout = Layout::kPlain) {
+    QDIFF_ASSERT(i < outputs.size(), "output index out of range");
+    QDIFF_ASSIGN_OR_RETURN(outputs[i],
+                           Tensor::create_for_overwrite(dtype, std::move(shape), layout));
     return &outputs[i];
   }
   // Sets output i to an existing tensor (shared storage is fine: tensors are immutable).

@@ -23,6 +23,12 @@ struct RunOptions {
   // Round every tensor the model stores as float16 to float16 precision as it is produced,
   // as a float16 runtime stores it. Off: the float32 original of a float16 model.
   bool round_float16 = false;
+  // Let fast kernels that support it pass rank-4 activations to each other in NHWC layout
+  // (saves the reorders oneDNN would do around every convolution). Results are identical either
+  // way: kernels, observers and callers only ever see the plain tensors (a reorder is exact).
+  bool propagate_layouts = true;
+  // Time every node (node_times_ms()); for profiling.
+  bool time_nodes = false;
 };
 
 class Interpreter {
@@ -37,6 +43,9 @@ class Interpreter {
   const ir::Graph& graph() const { return graph_; }
   // Per node: the kernel that ran last ("dnnl:conv", "ref:Conv"), empty before the first run.
   const std::vector<std::string>& kernel_names() const { return kernel_names_; }
+  // Per node: milliseconds the last run spent on it (layout conversions of its inputs included);
+  // filled when RunOptions::time_nodes is set.
+  const std::vector<double>& node_times_ms() const { return node_times_ms_; }
 
   // Ops of the graph without a kernel, as "Op (n nodes: a, b, ...)" lines; empty if none.
   static std::vector<std::string> unsupported_ops(const ir::Graph& graph);
@@ -51,6 +60,10 @@ class Interpreter {
   std::vector<bool> is_output_;
   std::vector<std::unique_ptr<kernels::KernelState>> states_;  // per node
   std::vector<bool> fast_refused_;                             // per node
+  // Per value: every reader's fast kernel reads NHWC and it is no graph output, so its
+  // producer may store it NHWC.
+  std::vector<bool> nhwc_ok_;
+  std::vector<double> node_times_ms_;
   std::vector<std::string> kernel_names_;
 };
 

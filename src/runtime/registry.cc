@@ -16,8 +16,9 @@ constexpr std::array<KernelEntry, ir::kOpKindCount> kReference = {{
 
 std::array<KernelEntry, ir::kOpKindCount> make_fast_table() {
   std::array<KernelEntry, ir::kOpKindCount> table{};
-#define QDIFF_FAST_KERNEL(Op, Name) \
-  table[static_cast<size_t>(ir::OpKind::k##Op)] = {Name, &kernels::fast::Op};
+  constexpr bool kPlain = false, kNhwc = true;
+#define QDIFF_FAST_KERNEL(Op, Name, Layouts) \
+  table[static_cast<size_t>(ir::OpKind::k##Op)] = {Name, &kernels::fast::Op, Layouts};
 #include "kernels/fast/fast_kernels.def"
 #undef QDIFF_FAST_KERNEL
   return table;

@@ -11,6 +11,8 @@ namespace qdiff::runtime {
 struct KernelEntry {
   std::string_view name;  // "ref:Conv", "dnnl:conv"
   kernels::KernelFn fn = nullptr;
+  // Fast kernels: reads rank-4 inputs stored NHWC and may write NHWC (KernelContext).
+  bool nhwc = false;
 };
 
 KernelEntry reference_kernel(ir::OpKind op);

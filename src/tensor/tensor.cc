@@ -1,5 +1,6 @@
 #include "tensor/tensor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -120,6 +121,76 @@ Result<Tensor> Tensor::create(DType dtype, Shape shape) {
   return zeros(dtype, std::move(shape));
 }
 
+namespace {
+
+std::shared_ptr<std::byte[]> allocate(size_t nbytes, bool zero) {
+  // Over-allocate to a multiple of 64 bytes: vector kernels may read whole registers.
+  const size_t bytes = std::max<size_t>((nbytes + 63) / 64 * 64, 64);
+  std::byte* p = zero ? new (std::align_val_t(64)) std::byte[bytes]()
+                      : new (std::align_val_t(64)) std::byte[bytes];
+  return std::shared_ptr<std::byte[]>(
+      p, [](std::byte* q) { operator delete[](q, std::align_val_t(64)); });
+}
+
+// dst[n][i][j] = src[n][j][i] for n < outer, i < rows, j < cols (elements of `size` bytes):
+// plain NCHW <-> NHWC is this with (rows, cols) = (C, HW) or (HW, C).
+void transpose_batches(const std::byte* src, std::byte* dst, int64_t outer, int64_t rows,
+                       int64_t cols, size_t size) {
+  constexpr int64_t kTile = 32;
+  for (int64_t n = 0; n < outer; ++n) {
+    const std::byte* s = src + static_cast<size_t>(n * rows * cols) * size;
+    std::byte* d = dst + static_cast<size_t>(n * rows * cols) * size;
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
+      for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+        const int64_t j1 = std::min(cols, j0 + kTile), i1 = std::min(rows, i0 + kTile);
+        for (int64_t j = j0; j < j1; ++j)
+          for (int64_t i = i0; i < i1; ++i)
+            std::memcpy(d + static_cast<size_t>(i * cols + j) * size,
+                        s + static_cast<size_t>(j * rows + i) * size, size);
+      }
+  }
+}
+
+}  // namespace
+
+Result<Tensor> Tensor::create_for_overwrite(DType dtype, Shape shape, Layout layout) {
+  QDIFF_ASSERT(layout == Layout::kPlain || shape.size() == 4, "NHWC layout needs rank 4");
+  if (dtype_size(dtype) == 0)
+    return unsupported("tensors of type " + std::string(dtype_name(dtype)) + " are not supported");
+  auto n = shape_numel(shape);
+  if (!n) return invalid_argument("invalid tensor shape " + shape_to_string(shape));
+  const uint64_t limit = tensor_byte_limit();
+  if (static_cast<uint64_t>(*n) > limit / dtype_size(dtype))
+    return resource_limit("tensor of shape " + shape_to_string(shape) + " (" +
+                          std::string(dtype_name(dtype)) + ") would need more than the " +
+                          std::to_string(limit >> 20) + " MiB tensor limit");
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = *n;
+  t.layout_ = layout;
+  t.data_ = allocate(t.nbytes(), /*zero=*/false);
+  return t;
+}
+
+Tensor Tensor::to_plain() const {
+  return to_layout(Layout::kPlain);
+}
+
+Tensor Tensor::to_layout(Layout layout) const {
+  if (layout == layout_ || !defined()) return *this;
+  QDIFF_ASSERT(shape_.size() == 4, "NHWC layout needs rank 4");
+  Tensor t = *this;
+  t.layout_ = layout;
+  t.data_ = allocate(nbytes(), /*zero=*/false);
+  const int64_t c = shape_[1], hw = shape_[2] * shape_[3];
+  if (layout == Layout::kNhwc)  // [N][C][HW] -> [N][HW][C]
+    transpose_batches(raw(), t.raw_mutable(), shape_[0], hw, c, dtype_size(dtype_));
+  else  // [N][HW][C] -> [N][C][HW]
+    transpose_batches(raw(), t.raw_mutable(), shape_[0], c, hw, dtype_size(dtype_));
+  return t;
+}
+
 Tensor Tensor::zeros(DType dtype, Shape shape) {
   Tensor t;
   auto n = shape_numel(shape);
@@ -127,17 +198,14 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
   t.dtype_ = dtype;
   t.shape_ = std::move(shape);
   t.numel_ = *n;
-  // Over-allocate to a multiple of 64 bytes: vector kernels may read whole registers.
-  const size_t bytes = (t.nbytes() + 63) / 64 * 64;
-  t.data_ = std::shared_ptr<std::byte[]>(
-      new (std::align_val_t(64)) std::byte[bytes ? bytes : 64](),
-      [](std::byte* p) { operator delete[](p, std::align_val_t(64)); });
+  t.data_ = allocate(t.nbytes(), /*zero=*/true);
   return t;
 }
 
 Tensor Tensor::reshaped(Shape shape) const {
   auto n = shape_numel(shape);
   QDIFF_ASSERT(n.has_value() && *n == numel_, "reshape must keep the element count");
+  QDIFF_ASSERT(layout_ == Layout::kPlain, "reshape of a non-plain tensor");
   Tensor t = *this;
   t.shape_ = std::move(shape);
   return t;
@@ -145,6 +213,7 @@ Tensor Tensor::reshaped(Shape shape) const {
 
 Tensor Tensor::clone() const {
   Tensor t = zeros(dtype_, shape_);
+  t.layout_ = layout_;
   if (nbytes()) std::memcpy(t.raw_mutable(), raw(), nbytes());
   return t;
 }
@@ -152,6 +221,7 @@ Tensor Tensor::clone() const {
 Tensor Tensor::cast(DType to) const {
   if (to == dtype_) return *this;
   Tensor out = zeros(to, shape_);
+  out.layout_ = layout_;
   const size_t in_size = dtype_size(dtype_);
   const size_t out_size = dtype_size(to);
   const std::byte* src = raw();
@@ -176,13 +246,13 @@ Tensor Tensor::cast(DType to) const {
 }
 
 std::vector<float> Tensor::to_f32_vector() const {
-  Tensor f = cast(DType::kFloat32);
+  Tensor f = to_plain().cast(DType::kFloat32);
   auto v = f.values<float>();
   return {v.begin(), v.end()};
 }
 
 std::vector<int64_t> Tensor::to_i64_vector() const {
-  Tensor f = cast(DType::kInt64);
+  Tensor f = to_plain().cast(DType::kInt64);
   auto v = f.values<int64_t>();
   return {v.begin(), v.end()};
 }

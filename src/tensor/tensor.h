@@ -25,6 +25,12 @@ std::optional<int64_t> shape_numel(const Shape& shape);
 void set_tensor_byte_limit(uint64_t bytes);
 uint64_t tensor_byte_limit();
 
+// Physical order of a tensor's elements. kPlain: row-major over shape() (the default; every
+// reference kernel, observer, dump and file only ever sees plain tensors). kNhwc: a rank-4
+// tensor of logical shape [N,C,H,W] stored as N,H,W,C; only fast kernels that declare it
+// produce or read it, and the interpreter converts it back (to_plain()) for everyone else.
+enum class Layout : uint8_t { kPlain, kNhwc };
+
 class Tensor {
  public:
   Tensor() = default;
@@ -33,6 +39,10 @@ class Tensor {
   static Result<Tensor> create(DType dtype, Shape shape);
   // Same, for shapes the caller has already validated (kernel outputs with checked shapes).
   static Tensor zeros(DType dtype, Shape shape);
+  // Like create(), but the elements are left uninitialized (the caller overwrites every one),
+  // stored in `layout` (kNhwc needs rank 4).
+  static Result<Tensor> create_for_overwrite(DType dtype, Shape shape,
+                                             Layout layout = Layout::kPlain);
   template <typename T>
   static Tensor from_vector(Shape shape, const std::vector<T>& values);
   static Tensor scalar_f32(float v) { return from_vector<float>({}, {v}); }
@@ -44,17 +54,27 @@ class Tensor {
   int64_t dim(int64_t i) const { return shape_[static_cast<size_t>(i)]; }
   int64_t numel() const { return numel_; }
   size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  Layout layout() const { return layout_; }
+  bool is_plain() const { return layout_ == Layout::kPlain; }
+  // The same values stored plain: this tensor when it is plain, else a reordered copy (exact).
+  Tensor to_plain() const;
+  // The same values stored as `layout` (kNhwc: rank 4 only): this tensor when it already is.
+  Tensor to_layout(Layout layout) const;
 
+  // The storage in the physical layout (see layout()).
   const std::byte* raw() const { return data_.get(); }
   std::byte* raw_mutable() { return data_.get(); }
+  // Typed element access, row-major over shape(): plain tensors only.
   template <typename T>
   const T* data() const {
     QDIFF_ASSERT(dtype_of<T>() == dtype_, "tensor dtype mismatch");
+    QDIFF_ASSERT(layout_ == Layout::kPlain, "typed access to a non-plain tensor");
     return reinterpret_cast<const T*>(data_.get());
   }
   template <typename T>
   T* mutable_data() {
     QDIFF_ASSERT(dtype_of<T>() == dtype_, "tensor dtype mismatch");
+    QDIFF_ASSERT(layout_ == Layout::kPlain, "typed access to a non-plain tensor");
     return reinterpret_cast<T*>(data_.get());
   }
   template <typename T>
@@ -62,12 +82,12 @@ class Tensor {
     return {data<T>(), static_cast<size_t>(numel_)};
   }
 
-  // Same storage, new shape (numel must match). Used by Reshape/Flatten/Squeeze.
+  // Same storage, new shape (numel must match; plain tensors only). Used by Reshape/Flatten.
   Tensor reshaped(Shape shape) const;
-  // Deep copy.
+  // Deep copy (same layout).
   Tensor clone() const;
-  // Elementwise conversion to another dtype (float16/bfloat16 included). Float to integer
-  // truncates toward zero and wraps like a C cast of the int64 value (ONNX Cast semantics
+  // Elementwise conversion to another dtype (same layout) (float16/bfloat16 included). Float to
+  // integer truncates toward zero and wraps like a C cast of the int64 value (ONNX Cast semantics
   // leave out-of-range conversion undefined).
   Tensor cast(DType to) const;
   // Values as float32/int64 (converting); convenient for small index/parameter tensors.
@@ -78,6 +98,7 @@ class Tensor {
   DType dtype_ = DType::kUndefined;
   Shape shape_;
   int64_t numel_ = 0;
+  Layout layout_ = Layout::kPlain;
   std::shared_ptr<std::byte[]> data_;
 };
 

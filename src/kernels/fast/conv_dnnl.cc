@@ -8,93 +8,31 @@
 // Per node, a ConvState caches, keyed by the input shapes and thread count: the primitive, the
 // weights reordered once into the blocked layout oneDNN picked (redone only when the weights
 // tensor is a different storage than last time), and the reorders and buffers that move the
-// plain NCHW activations in and out of the primitive's blocked layout.
+// activations in and out of the primitive's layout when it differs from theirs. X may arrive
+// stored NHWC, and Y is stored NHWC when the context allows it (KernelContext::nhwc_output).
 //
 // Numerics: fpmath mode strict (no implicit bf16/f16 down-conversion on AMX/avx512_fp16 CPUs);
 // results are bit-identical at any thread count (checked by fast_test.cc): oneDNN's forward
-// convolutions used here (brgconv, depthwise, and the gemm path for 1x1/grouped convs) do not
-// split a reduction across threads in a thread-count dependent way.
-#include <dlfcn.h>
-
+// convolutions used here (brgconv incl. 1x1, depthwise) do not split a reduction across threads
+// in a thread-count dependent way.
 #include <algorithm>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/fast/dnnl_common.h"
 #include "kernels/fast/fast.h"
 
 namespace qdiff::kernels::fast {
-
-// Shared by the dnnl fast kernels (declared again in gemm_dnnl.cc and pool_dnnl.cc).
-namespace dnnl_detail {
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-namespace {
-using SetThreadsFn = void (*)(int);
-using GetThreadsFn = int (*)();
-struct OmpApi {
-  SetThreadsFn set = nullptr;
-  GetThreadsFn get = nullptr;
-};
-// libdnnl (OpenMP runtime) loads libgomp; resolve its API at run time so that qdiff itself
-// needs no OpenMP link flags.
-const OmpApi& omp_api() {
-  static const OmpApi api = [] {
-    OmpApi a;
-    a.set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
-    a.get = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
-    if (!a.set || !a.get) a = OmpApi{};
-    return a;
-  }();
-  return api;
-}
-}  // namespace
-
-// Sets the calling thread's OpenMP team size (what oneDNN uses for primitives created and
-// executed from this thread); returns the previous value, 0 when OpenMP is not available.
-int set_threads(int n) {
-  const OmpApi& api = omp_api();
-  if (!api.set) return 0;
-  const int old = api.get();
-  if (old != n) api.set(n);
-  return old;
-}
-
-// Attributes every qdiff primitive uses: strict fp math, user-managed scratchpad.
-dnnl::primitive_attr strict_attr() {
-  dnnl::primitive_attr attr;
-  attr.set_fpmath_mode(dnnl::fpmath_mode::strict);
-  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  return attr;
-}
-
-}  // namespace dnnl_detail
 
 namespace {
 
 using dnnl::memory;
 using dnnl_detail::cpu_engine;
+using dnnl_detail::ThreadScope;
 using Tag = memory::format_tag;
 constexpr memory::data_type kF32 = memory::data_type::f32;
-
-// Restores the OpenMP team size on scope exit.
-class ThreadScope {
- public:
-  explicit ThreadScope(int n) : old_(dnnl_detail::set_threads(n)) {}
-  ~ThreadScope() {
-    if (old_ > 0) dnnl_detail::set_threads(old_);
-  }
-  ThreadScope(const ThreadScope&) = delete;
-  ThreadScope& operator=(const ThreadScope&) = delete;
-
- private:
-  int old_;
-};
 
 struct ConvGeom {
   int64_t n = 0, c = 0, h = 0, w = 0;  // X
@@ -105,6 +43,8 @@ struct ConvGeom {
   int64_t pt = 0, pl = 0, pb = 0, pr = 0;
   bool bias = false;
   int threads = 1;
+  bool src_nhwc = false;     // X arrives stored NHWC
+  bool nhwc_output = false;  // Y may be stored NHWC
   bool operator==(const ConvGeom&) const = default;
 };
 
@@ -173,6 +113,8 @@ Status conv_geometry(const KernelContext& ctx, const Tensor& x, const Tensor& w,
   g->pt = p[0], g->pl = p[1], g->pb = p[2], g->pr = p[3];
   g->bias = b != nullptr;
   g->threads = std::max(1, ctx.threads);
+  g->src_nhwc = x.layout() == Layout::kNhwc;
+  g->nhwc_output = ctx.nhwc_output;
   return Status::ok_status();
 }
 
@@ -181,6 +123,7 @@ struct ConvState final : KernelState {
   dnnl::stream stream;
   dnnl::convolution_forward prim;
   memory::desc user_src_md, user_dst_md, user_w_md, bias_md;
+  Layout dst_layout = Layout::kPlain;
   bool src_reorder = false, dst_reorder = false;
   dnnl::reorder src_r, dst_r;
   memory src_buf, dst_buf;  // the primitive's layouts, when they differ from NCHW
@@ -197,8 +140,9 @@ Status build(const ConvGeom& g, ConvState* st) {
   const memory::dims w_dims = g.group == 1
                                   ? memory::dims{g.m, g.c, g.kh, g.kw}
                                   : memory::dims{g.group, g.m / g.group, g.c / g.group, g.kh, g.kw};
-  st->user_src_md = memory::desc(src_dims, kF32, Tag::nchw);
-  st->user_dst_md = memory::desc(dst_dims, kF32, Tag::nchw);
+  st->user_src_md = memory::desc(src_dims, kF32, g.src_nhwc ? Tag::nhwc : Tag::nchw);
+  const memory::desc nchw_dst(dst_dims, kF32, Tag::nchw);
+  const memory::desc nhwc_dst(dst_dims, kF32, Tag::nhwc);
   st->user_w_md = memory::desc(w_dims, kF32, g.group == 1 ? Tag::oihw : Tag::goihw);
   st->bias_md = g.bias ? memory::desc({g.m}, kF32, Tag::x) : memory::desc();
   const memory::desc any_src(src_dims, kF32, Tag::any), any_dst(dst_dims, kF32, Tag::any);
@@ -208,24 +152,29 @@ Status build(const ConvGeom& g, ConvState* st) {
   const dnnl::primitive_attr attr = dnnl_detail::strict_attr();
   auto make_pd = [&](const memory::desc& src, const memory::desc& dst) {
     dnnl::convolution_forward::desc d =
-        g.bias ? dnnl::convolution_forward::desc(
-                     dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
-                     any_w, st->bias_md, dst, strides, dil, pad_l, pad_r)
+        g.bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                 dnnl::algorithm::convolution_direct, src, any_w,
+                                                 st->bias_md, dst, strides, dil, pad_l, pad_r)
                : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
                                                  dnnl::algorithm::convolution_direct, src, any_w,
                                                  dst, strides, dil, pad_l, pad_r);
     return dnnl::convolution_forward::primitive_desc(d, attr, eng);
   };
-  // Layout policy (measured on MobileNetV2/ResNet18, bench/): a dense 1x1 convolution on plain
-  // NCHW is one GEMM per image, so it runs on the activations as they are (no reorders; 35-40%
-  // less conv time on MobileNetV2 than reordering). Other convolutions let oneDNN pick the
-  // activation layout (NHWC brgconv / depthwise kernels on AVX-512) and reorder at the
-  // boundary: fully plain NCHW there means oneDNN's slow im2col gemm path (ResNet18 conv time
-  // x1.3-2). Forcing nChw16c selects the reference implementation in oneDNN 2.6 (x20 slower).
-  const bool plain = g.kh == 1 && g.kw == 1 && g.group == 1;
-  const dnnl::convolution_forward::primitive_desc pd =
-      plain ? make_pd(st->user_src_md, st->user_dst_md) : make_pd(any_src, any_dst);
+  // Layout policy (measured on MobileNetV2/ResNet18, bench/): oneDNN picks the activation
+  // layouts (NHWC brgconv / depthwise kernels on AVX-512, 1x1 convolutions included). With the
+  // interpreter passing NHWC activations between fast kernels (RunOptions::propagate_layouts)
+  // there are no reorders left in a conv/relu/add/pool chain; this halves MobileNetV2 compared
+  // to running dense 1x1 convolutions as plain NCHW GEMMs with reorders around the others.
+  // Fully plain NCHW means oneDNN's slow im2col gemm path (ResNet18 conv time x1.3-2); forcing
+  // nChw16c selects the reference implementation in oneDNN 2.6 (x20 slower).
+  // The primitive depends on the geometry only, never on the layouts the activations come and
+  // go in (those only add or save exact reorders), so results do not depend on them.
+  const dnnl::convolution_forward::primitive_desc pd = make_pd(any_src, any_dst);
   st->prim = dnnl::convolution_forward(pd);
+  // Y is stored as the primitive writes it when that is NCHW, or NHWC and allowed; other
+  // layouts are reordered to NHWC when allowed (the next kernel probably wants it), else NCHW.
+  st->dst_layout = pd.dst_desc() == nchw_dst || !g.nhwc_output ? Layout::kPlain : Layout::kNhwc;
+  st->user_dst_md = st->dst_layout == Layout::kNhwc ? nhwc_dst : nchw_dst;
   st->src_reorder = pd.src_desc() != st->user_src_md;
   st->dst_reorder = pd.dst_desc() != st->user_dst_md;
   st->src_buf = st->src_reorder ? memory(pd.src_desc(), eng) : memory();
@@ -277,8 +226,9 @@ Status Conv(KernelContext& ctx) {
       st->stream.wait();
       st->weights_from = *w;
     }
-    QDIFF_ASSIGN_OR_RETURN(Tensor * y, ctx.alloc_output(0, DType::kFloat32,
-                                                        {g.n, g.m, g.oh, g.ow}));
+    QDIFF_ASSIGN_OR_RETURN(
+        Tensor * y,
+        ctx.alloc_output_for_overwrite(0, DType::kFloat32, {g.n, g.m, g.oh, g.ow}, st->dst_layout));
     memory user_src(st->user_src_md, eng, xp);
     memory user_dst(st->user_dst_md, eng, y->raw_mutable());
     if (st->src_reorder) st->src_r.execute(st->stream, user_src, st->src_buf);

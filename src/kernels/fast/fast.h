@@ -7,7 +7,7 @@
 
 namespace qdiff::kernels::fast {
 
-#define QDIFF_FAST_KERNEL(Op, Name) Status Op(KernelContext& ctx);
+#define QDIFF_FAST_KERNEL(Op, Name, Layouts) Status Op(KernelContext& ctx);
 #include "kernels/fast/fast_kernels.def"
 #undef QDIFF_FAST_KERNEL
 

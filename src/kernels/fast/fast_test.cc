@@ -28,8 +28,7 @@ struct RunResult {
 // Runs a kernel through the KernelContext convention; an undefined Tensor in `in` stands for
 // an absent optional input. `state` (optional) persists between calls like the runtime's.
 RunResult run(KernelFn fn, const std::vector<Tensor>& in, const Attributes& attrs, int threads = 1,
-              std::unique_ptr<KernelState>* state = nullptr, int64_t opset = 13,
-              size_t n_out = 1) {
+              std::unique_ptr<KernelState>* state = nullptr, int64_t opset = 13, size_t n_out = 1) {
   std::vector<const Tensor*> ptrs;
   for (const Tensor& t : in) ptrs.push_back(t.defined() ? &t : nullptr);
   RunResult r;
@@ -55,8 +54,8 @@ Tensor random_f32(std::mt19937& rng, Shape shape, float lo = -1.0f, float hi = 1
 }
 
 // max|fast - ref| <= rtol * max|ref| + atol over the tensor (a float32 sum in another order).
-::testing::AssertionResult close_to_ref(const Tensor& fast, const Tensor& ref,
-                                        double rtol = 1e-4, double atol = 1e-6) {
+::testing::AssertionResult close_to_ref(const Tensor& fast, const Tensor& ref, double rtol = 1e-4,
+                                        double atol = 1e-6) {
   if (fast.dtype() != ref.dtype() || fast.shape() != ref.shape())
     return ::testing::AssertionFailure() << "shape/dtype " << shape_to_string(fast.shape())
                                          << " vs " << shape_to_string(ref.shape());
@@ -73,9 +72,9 @@ Tensor random_f32(std::mt19937& rng, Shape shape, float lo = -1.0f, float hi = 1
     }
   }
   if (max_diff <= rtol * max_ref + atol) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "max|diff| " << max_diff << " at " << worst << " (fast "
-                                       << f[worst] << ", ref " << r[worst] << "), max|ref| "
-                                       << max_ref;
+  return ::testing::AssertionFailure()
+         << "max|diff| " << max_diff << " at " << worst << " (fast " << f[worst] << ", ref "
+         << r[worst] << "), max|ref| " << max_ref;
 }
 
 bool bit_equal(const Tensor& a, const Tensor& b) {
@@ -111,8 +110,9 @@ struct ConvCase {
   }
   // Output extent >= 1 in both dims.
   bool valid() const {
-    if (auto_pad != "NOTSET") return auto_pad != "VALID" || (h >= (kh - 1) * dilations[0] + 1 &&
-                                                             w >= (kw - 1) * dilations[1] + 1);
+    if (auto_pad != "NOTSET")
+      return auto_pad != "VALID" ||
+             (h >= (kh - 1) * dilations[0] + 1 && w >= (kw - 1) * dilations[1] + 1);
     return h + pads[0] + pads[2] >= (kh - 1) * dilations[0] + 1 &&
            w + pads[1] + pads[3] >= (kw - 1) * dilations[1] + 1;
   }
@@ -238,8 +238,8 @@ TEST(FastConv, FallsBackOutsideItsCoverage) {
   // 1-D and 3-D convolutions.
   RunResult r1 = run(fast::Conv, {random_f32(rng, {1, 2, 9}), random_f32(rng, {3, 2, 3})}, {});
   EXPECT_EQ(r1.status.code(), ErrorCode::kUnsupported);
-  RunResult r3 = run(fast::Conv,
-                     {random_f32(rng, {1, 2, 4, 4, 4}), random_f32(rng, {3, 2, 2, 2, 2})}, {});
+  RunResult r3 =
+      run(fast::Conv, {random_f32(rng, {1, 2, 4, 4, 4}), random_f32(rng, {3, 2, 2, 2, 2})}, {});
   EXPECT_EQ(r3.status.code(), ErrorCode::kUnsupported);
   // float64.
   const Tensor xd = Tensor::zeros(DType::kFloat64, {1, 1, 3, 3});
@@ -343,9 +343,9 @@ TEST(FastMatMul, RandomShapesMatchReference) {
     EXPECT_TRUE(close_to_ref(fast.y[0], ref.y[0])) << shape_to_string(as) << " x " << N;
   }
   // Batched B and 1-D operands fall back.
-  EXPECT_EQ(run(fast::MatMul, {random_f32(rng, {2, 3, 4}), random_f32(rng, {2, 4, 5})}, {})
-                .status.code(),
-            ErrorCode::kUnsupported);
+  EXPECT_EQ(
+      run(fast::MatMul, {random_f32(rng, {2, 3, 4}), random_f32(rng, {2, 4, 5})}, {}).status.code(),
+      ErrorCode::kUnsupported);
   EXPECT_EQ(run(fast::MatMul, {random_f32(rng, {4}), random_f32(rng, {4, 5})}, {}).status.code(),
             ErrorCode::kUnsupported);
 }
@@ -384,9 +384,8 @@ TEST(FastPool, RandomShapesMatchReference) {
     const Ints pads = {pick(0, kh - 1), pick(0, kw - 1), pick(0, kh - 1), pick(0, kw - 1)};
     const int64_t h = pick(1, 20) + (kh - 1) * dil[0], w = pick(1, 20) + (kw - 1) * dil[1];
     const Tensor x = random_f32(rng, {pick(1, 2), pick(1, 20), h, w});
-    Attributes a = attrs({{"kernel_shape", Ints{kh, kw}},
-                          {"strides", strides},
-                          {"ceil_mode", pick(0, 1)}});
+    Attributes a =
+        attrs({{"kernel_shape", Ints{kh, kw}}, {"strides", strides}, {"ceil_mode", pick(0, 1)}});
     const int64_t ap = pick(0, 5);
     if (ap == 0)
       a.set("auto_pad", std::string("SAME_UPPER"));
@@ -408,9 +407,9 @@ TEST(FastPool, RandomShapesMatchReference) {
     ASSERT_TRUE(fast.status.ok()) << fast.status.message();
     ++covered;
     EXPECT_TRUE(close_to_ref(fast.y[0], ref.y[0], 1e-5))
-        << (is_max ? "MaxPool " : "AveragePool ") << shape_to_string(x.shape()) << " k" << kh
-        << "x" << kw << " s" << shape_to_string(strides) << " d" << shape_to_string(dil)
-        << " pads" << shape_to_string(pads) << " auto_pad " << ap;
+        << (is_max ? "MaxPool " : "AveragePool ") << shape_to_string(x.shape()) << " k" << kh << "x"
+        << kw << " s" << shape_to_string(strides) << " d" << shape_to_string(dil) << " pads"
+        << shape_to_string(pads) << " auto_pad " << ap;
   }
   EXPECT_GT(covered, total * 8 / 10) << covered << " of " << total << " covered";
 }
@@ -419,9 +418,8 @@ TEST(FastPool, NetworkLayersAndFallbacks) {
   std::mt19937 rng(32);
   // ResNet's stem max pool.
   const Tensor x = random_f32(rng, {1, 64, 112, 112});
-  const Attributes a = attrs({{"kernel_shape", Ints{3, 3}},
-                              {"strides", Ints{2, 2}},
-                              {"pads", Ints{1, 1, 1, 1}}});
+  const Attributes a =
+      attrs({{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}});
   RunResult ref = run(ref::MaxPool, {x}, a);
   RunResult fast = run(fast::MaxPool, {x}, a, 2);
   ASSERT_TRUE(fast.status.ok()) << fast.status.message();
@@ -429,8 +427,7 @@ TEST(FastPool, NetworkLayersAndFallbacks) {
   RunResult fast1 = run(fast::MaxPool, {x}, a, 1);
   EXPECT_TRUE(bit_equal(fast.y[0], fast1.y[0]));
   // The Indices output, 1-D pooling and float64 fall back.
-  EXPECT_EQ(run(fast::MaxPool, {x}, a, 1, nullptr, 13, 2).status.code(),
-            ErrorCode::kUnsupported);
+  EXPECT_EQ(run(fast::MaxPool, {x}, a, 1, nullptr, 13, 2).status.code(), ErrorCode::kUnsupported);
   EXPECT_EQ(run(fast::MaxPool, {random_f32(rng, {1, 2, 9})}, attrs({{"kernel_shape", Ints{3}}}))
                 .status.code(),
             ErrorCode::kUnsupported);
@@ -449,6 +446,217 @@ TEST(FastPool, NetworkLayersAndFallbacks) {
   ASSERT_TRUE(a2.status.ok());
   EXPECT_TRUE(bit_equal(a1.y[0], a2.y[0]));
   EXPECT_TRUE(close_to_ref(a1.y[0], run(ref::AveragePool, {x}, avg).y[0], 1e-5));
+}
+
+// ---- Elementwise ----
+
+// Random float32 data salted with NaN, +-Inf, +-0, denormals and values near the clip bounds.
+Tensor special_f32(std::mt19937& rng, Shape shape) {
+  Tensor t = random_f32(rng, std::move(shape), -8.0f, 8.0f);
+  const float specials[] = {NAN,     -NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1e-40f,
+                            -1e-40f, 3.0f, -3.0f,    6.0f,      0.5f, -0.5f, 1.0f};
+  float* d = t.mutable_data<float>();
+  std::uniform_int_distribution<int> pick(0, 3);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (pick(rng) == 0) d[i] = specials[static_cast<size_t>(i) % std::size(specials)];
+  return t;
+}
+
+// Bit-identical, except that two NaNs match whatever their sign/payload: when both operands of
+// a + b or a * b are NaN, which one propagates depends on the operand order the compiler picks
+// (C++ leaves it open; the reference is no different).
+bool bit_equal_nan(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  for (int64_t i = 0; i < a.numel(); ++i)
+    if (std::memcmp(&pa[i], &pb[i], sizeof(float)) != 0 &&
+        !(std::isnan(pa[i]) && std::isnan(pb[i])))
+      return false;
+  return true;
+}
+
+// Runs `fn` with NHWC permitted on the output (inputs as given).
+RunResult run_nhwc(KernelFn fn, const std::vector<Tensor>& in, const Attributes& a, int threads,
+                   int64_t opset = 13) {
+  std::vector<const Tensor*> ptrs;
+  for (const Tensor& t : in) ptrs.push_back(t.defined() ? &t : nullptr);
+  RunResult r;
+  r.y.resize(1);
+  std::unique_ptr<KernelState> local;
+  KernelContext ctx{a, ptrs, r.y, opset, threads, &local};
+  ctx.nhwc_output = true;
+  r.status = fn(ctx);
+  return r;
+}
+
+struct EltCase {
+  const char* name;
+  KernelFn ref_fn, fast_fn;
+  Attributes attrs;
+  int64_t opset = 13;
+  std::vector<Tensor> extra;  // inputs after X (Clip's min/max)
+};
+
+std::vector<EltCase> unary_cases() {
+  return {
+      {"Relu", ref::Relu, fast::Relu, {}, 13, {}},
+      {"LeakyRelu", ref::LeakyRelu, fast::LeakyRelu, attrs({{"alpha", 0.1f}}), 13, {}},
+      {"Sigmoid", ref::Sigmoid, fast::Sigmoid, {}, 13, {}},
+      {"HardSigmoid",
+       ref::HardSigmoid,
+       fast::HardSigmoid,
+       attrs({{"alpha", 0.3f}, {"beta", 0.6f}}),
+       13,
+       {}},
+      {"HardSigmoid default", ref::HardSigmoid, fast::HardSigmoid, {}, 13, {}},
+      {"HardSwish", ref::HardSwish, fast::HardSwish, {}, 13, {}},
+      {"Clip 6", ref::Clip, fast::Clip, attrs({{"min", 0.0f}, {"max", 6.0f}}), 6, {}},
+      {"Clip 6 no max", ref::Clip, fast::Clip, attrs({{"min", -1.0f}}), 6, {}},
+      {"Clip 13",
+       ref::Clip,
+       fast::Clip,
+       {},
+       13,
+       {Tensor::scalar_f32(0.0f), Tensor::scalar_f32(6.0f)}},
+      {"Clip 13 min > max",
+       ref::Clip,
+       fast::Clip,
+       {},
+       13,
+       {Tensor::scalar_f32(2.0f), Tensor::scalar_f32(-1.0f)}},
+      {"Clip 13 max only", ref::Clip, fast::Clip, {}, 13, {Tensor(), Tensor::scalar_f32(0.5f)}},
+  };
+}
+
+TEST(FastElementwise, UnaryBitIdenticalToReference) {
+  std::mt19937 rng(11);
+  for (const Shape& shape : {Shape{}, Shape{37}, Shape{2, 3, 5, 7}, Shape{1, 16, 91, 97}}) {
+    const Tensor x = special_f32(rng, shape);
+    for (const EltCase& k : unary_cases()) {
+      SCOPED_TRACE(std::string(k.name) + " " + shape_to_string(shape));
+      std::vector<Tensor> in = {x};
+      in.insert(in.end(), k.extra.begin(), k.extra.end());
+      RunResult ref = run(k.ref_fn, in, k.attrs, 1, nullptr, k.opset);
+      ASSERT_TRUE(ref.status.ok()) << ref.status.message();
+      for (int threads : {1, 2, 3}) {
+        RunResult fast = run(k.fast_fn, in, k.attrs, threads, nullptr, k.opset);
+        ASSERT_TRUE(fast.status.ok()) << fast.status.message();
+        EXPECT_TRUE(bit_equal(fast.y[0], ref.y[0])) << threads << " threads";
+      }
+      if (shape.size() == 4) {  // NHWC in: NHWC out when allowed, plain otherwise
+        std::vector<Tensor> nin = in;
+        nin[0] = x.to_layout(Layout::kNhwc);
+        RunResult n = run_nhwc(k.fast_fn, nin, k.attrs, 2, k.opset);
+        ASSERT_TRUE(n.status.ok()) << n.status.message();
+        EXPECT_EQ(n.y[0].layout(), Layout::kNhwc);
+        EXPECT_TRUE(bit_equal(n.y[0].to_plain(), ref.y[0]));
+        RunResult p = run(k.fast_fn, nin, k.attrs, 2, nullptr, k.opset);
+        ASSERT_TRUE(p.status.ok());
+        EXPECT_TRUE(bit_equal(p.y[0], ref.y[0]));
+      }
+    }
+  }
+}
+
+TEST(FastElementwise, BinaryBitIdenticalToReference) {
+  std::mt19937 rng(12);
+  const std::pair<KernelFn, KernelFn> ops[] = {
+      {ref::Add, fast::Add}, {ref::Sub, fast::Sub}, {ref::Mul, fast::Mul}, {ref::Div, fast::Div}};
+  const Shape big = {2, 24, 61, 67};
+  const std::pair<Shape, Shape> shapes[] = {
+      {big, big},
+      {Shape{37}, Shape{37}},
+      {big, Shape{}},
+      {Shape{1}, big},
+      {big, Shape{24, 1, 1}},
+      {Shape{1, 24, 1, 1}, big},
+      {Shape{3, 5}, Shape{1}},
+  };
+  for (const auto& [sa, sb] : shapes) {
+    const Tensor a = special_f32(rng, sa), b = special_f32(rng, sb);
+    for (size_t op = 0; op < std::size(ops); ++op) {
+      SCOPED_TRACE("op " + std::to_string(op) + " " + shape_to_string(sa) + " " +
+                   shape_to_string(sb));
+      RunResult ref = run(ops[op].first, {a, b}, {});
+      ASSERT_TRUE(ref.status.ok()) << ref.status.message();
+      for (int threads : {1, 2, 3}) {
+        RunResult fast = run(ops[op].second, {a, b}, {}, threads);
+        ASSERT_TRUE(fast.status.ok()) << fast.status.message();
+        EXPECT_TRUE(bit_equal_nan(fast.y[0], ref.y[0])) << threads << " threads";
+      }
+      // Every mix of layouts for the 4-D operands.
+      for (int mask = 1; mask < 4; ++mask) {
+        const Tensor na = (mask & 1) && sa.size() == 4 ? a.to_layout(Layout::kNhwc) : a;
+        const Tensor nb = (mask & 2) && sb.size() == 4 ? b.to_layout(Layout::kNhwc) : b;
+        for (bool allow : {false, true}) {
+          RunResult n = allow ? run_nhwc(ops[op].second, {na, nb}, {}, 2)
+                              : run(ops[op].second, {na, nb}, {}, 2);
+          ASSERT_TRUE(n.status.ok()) << n.status.message();
+          if (!allow) {
+            EXPECT_TRUE(n.y[0].is_plain());
+          }
+          EXPECT_TRUE(bit_equal_nan(n.y[0].to_plain(), ref.y[0])) << "mask " << mask;
+        }
+      }
+    }
+  }
+}
+
+TEST(FastElementwise, FallsBackOutsideItsCoverage) {
+  std::mt19937 rng(13);
+  const Tensor a = random_f32(rng, {2, 3, 4, 5});
+  // Integer tensors, general broadcasts, a non-scalar clip bound.
+  const Tensor i = Tensor::from_vector<int64_t>({2}, {1, 2});
+  EXPECT_EQ(run(fast::Relu, {i}, {}).status.code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(run(fast::Add, {i, i}, {}).status.code(), ErrorCode::kUnsupported);
+  EXPECT_EQ(run(fast::Add, {a, random_f32(rng, {4, 5})}, {}).status.code(),
+            ErrorCode::kUnsupported);
+  EXPECT_EQ(run(fast::Mul, {a, random_f32(rng, {2, 1, 1, 1})}, {}).status.code(),
+            ErrorCode::kUnsupported);
+  EXPECT_EQ(run(fast::Clip, {a, random_f32(rng, {2})}, {}).status.code(), ErrorCode::kUnsupported);
+}
+
+TEST(FastLayouts, ConvAndPoolReadAndWriteNhwcExactly) {
+  std::mt19937 rng(14);
+  const Tensor x = random_f32(rng, {2, 16, 15, 13});
+  const Tensor xn = x.to_layout(Layout::kNhwc);
+  const std::vector<ConvCase> convs = {
+      {2, 16, 32, 1, 15, 13, 3, 3, {1, 1}, {1, 1}, {1, 1, 1, 1}},
+      {2, 16, 16, 16, 15, 13, 3, 3, {2, 2}, {1, 1}, {1, 1, 1, 1}},
+      {2, 16, 24, 1, 15, 13, 1, 1, {1, 1}, {1, 1}, {0, 0, 0, 0}},
+  };
+  for (const ConvCase& k : convs) {
+    SCOPED_TRACE(k.describe());
+    const ConvData d = conv_data(rng, k);
+    const Attributes a = k.attributes();
+    RunResult plain = run(fast::Conv, {x, d.w, d.b}, a, 2);
+    ASSERT_TRUE(plain.status.ok()) << plain.status.message();
+    EXPECT_TRUE(plain.y[0].is_plain());
+    std::unique_ptr<KernelState> st;
+    for (int rep = 0; rep < 2; ++rep) {
+      RunResult n = run_nhwc(fast::Conv, {xn, d.w, d.b}, a, 2);
+      ASSERT_TRUE(n.status.ok()) << n.status.message();
+      EXPECT_TRUE(bit_equal(n.y[0].to_plain(), plain.y[0]));
+      RunResult p = run(fast::Conv, {xn, d.w, d.b}, a, 1, &st);  // NHWC in, plain out
+      ASSERT_TRUE(p.status.ok());
+      EXPECT_TRUE(p.y[0].is_plain());
+      EXPECT_TRUE(bit_equal(p.y[0], plain.y[0]));
+    }
+  }
+  const Attributes pool =
+      attrs({{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}});
+  for (KernelFn f : {fast::MaxPool, fast::AveragePool}) {
+    RunResult plain = run(f, {x}, pool, 2);
+    ASSERT_TRUE(plain.status.ok()) << plain.status.message();
+    RunResult n = run_nhwc(f, {xn}, pool, 2);
+    ASSERT_TRUE(n.status.ok()) << n.status.message();
+    EXPECT_EQ(n.y[0].layout(), Layout::kNhwc);
+    EXPECT_TRUE(bit_equal(n.y[0].to_plain(), plain.y[0]));
+    RunResult p = run(f, {xn}, pool, 1);
+    ASSERT_TRUE(p.status.ok());
+    EXPECT_TRUE(bit_equal(p.y[0], plain.y[0]));
+  }
 }
 
 }  // namespace

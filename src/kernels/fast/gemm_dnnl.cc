@@ -13,34 +13,17 @@
 #include <string>
 #include <unordered_map>
 
+#include "kernels/fast/dnnl_common.h"
 #include "kernels/fast/fast.h"
 
 namespace qdiff::kernels::fast {
 
-namespace dnnl_detail {  // defined in conv_dnnl.cc
-dnnl::engine& cpu_engine();
-int set_threads(int n);
-dnnl::primitive_attr strict_attr();
-}  // namespace dnnl_detail
-
 namespace {
 
 using dnnl::memory;
+using dnnl_detail::ThreadScope;
 using Tag = memory::format_tag;
 constexpr memory::data_type kF32 = memory::data_type::f32;
-
-class ThreadScope {
- public:
-  explicit ThreadScope(int n) : old_(dnnl_detail::set_threads(n)) {}
-  ~ThreadScope() {
-    if (old_ > 0) dnnl_detail::set_threads(old_);
-  }
-  ThreadScope(const ThreadScope&) = delete;
-  ThreadScope& operator=(const ThreadScope&) = delete;
-
- private:
-  int old_;
-};
 
 struct MatmulKey {
   int64_t m = 0, k = 0, n = 0;
@@ -71,16 +54,16 @@ Status run_matmul(KernelContext& ctx, const char* name, const MatmulKey& key, co
     if (!st || !(st->key == key)) {
       auto fresh = std::make_unique<MatmulState>();
       const memory::dim M = key.m, K = key.k, N = key.n;
-      fresh->a_md = memory::desc({M, K}, kF32,
-                                 key.trans_a ? memory::dims{1, M} : memory::dims{K, 1});
-      fresh->b_user_md = memory::desc({K, N}, kF32,
-                                      key.trans_b ? memory::dims{1, K} : memory::dims{N, 1});
+      fresh->a_md =
+          memory::desc({M, K}, kF32, key.trans_a ? memory::dims{1, M} : memory::dims{K, 1});
+      fresh->b_user_md =
+          memory::desc({K, N}, kF32, key.trans_b ? memory::dims{1, K} : memory::dims{N, 1});
       fresh->y_md = memory::desc({M, N}, kF32, Tag::ab);
       if (key.cm) fresh->c_md = memory::desc({key.cm, key.cn}, kF32, Tag::ab);
       const memory::desc b_any({K, N}, kF32, Tag::any);
-      const dnnl::matmul::desc d = key.cm ? dnnl::matmul::desc(fresh->a_md, b_any, fresh->c_md,
-                                                               fresh->y_md)
-                                          : dnnl::matmul::desc(fresh->a_md, b_any, fresh->y_md);
+      const dnnl::matmul::desc d =
+          key.cm ? dnnl::matmul::desc(fresh->a_md, b_any, fresh->c_md, fresh->y_md)
+                 : dnnl::matmul::desc(fresh->a_md, b_any, fresh->y_md);
       const dnnl::matmul::primitive_desc pd(d, dnnl_detail::strict_attr(), eng);
       fresh->prim = dnnl::matmul(pd);
       fresh->weights = memory(pd.weights_desc(), eng);

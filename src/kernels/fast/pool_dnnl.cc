@@ -11,33 +11,16 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/fast/dnnl_common.h"
 #include "kernels/fast/fast.h"
 
 namespace qdiff::kernels::fast {
 
-namespace dnnl_detail {  // defined in conv_dnnl.cc
-dnnl::engine& cpu_engine();
-int set_threads(int n);
-dnnl::primitive_attr strict_attr();
-}  // namespace dnnl_detail
-
 namespace {
 
 using dnnl::memory;
+using dnnl_detail::ThreadScope;
 using Tag = memory::format_tag;
-
-class ThreadScope {
- public:
-  explicit ThreadScope(int n) : old_(dnnl_detail::set_threads(n)) {}
-  ~ThreadScope() {
-    if (old_ > 0) dnnl_detail::set_threads(old_);
-  }
-  ThreadScope(const ThreadScope&) = delete;
-  ThreadScope& operator=(const ThreadScope&) = delete;
-
- private:
-  int old_;
-};
 
 struct PoolGeom {
   bool max = true;
@@ -46,6 +29,7 @@ struct PoolGeom {
   int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1;
   int64_t pt = 0, pl = 0, pb = 0, pr = 0;  // pb/pr include the ceil_mode extension
   int threads = 1;
+  bool nhwc = false;  // X and Y stored NHWC
   bool operator==(const PoolGeom&) const = default;
 };
 
@@ -128,11 +112,16 @@ struct PoolState final : KernelState {
 };
 
 Status pool(KernelContext& ctx, bool max, bool has_dilations) {
-  const Tensor* x = ctx.input(0);
-  if (!x || !x->defined()) return unsupported("dnnl:pool: missing input");
+  const Tensor* xin = ctx.input(0);
+  if (!xin || !xin->defined()) return unsupported("dnnl:pool: missing input");
+  // NHWC in, NHWC out (oneDNN's jit pooling wants the same layout on both sides).
+  const Tensor plain_x = !xin->is_plain() && !ctx.nhwc_output ? xin->to_plain() : Tensor();
+  const Tensor* x = plain_x.defined() ? &plain_x : xin;
   if (ctx.outputs.size() > 1) return unsupported("dnnl:pool: the Indices output is not covered");
   PoolGeom g;
   QDIFF_RETURN_IF_ERROR(pool_geometry(ctx, *x, max, has_dilations, &g));
+  g.nhwc = x->layout() == Layout::kNhwc;
+  const Tag tag = g.nhwc ? Tag::nhwc : Tag::nchw;
   if (!ctx.state) return unsupported("dnnl:pool needs a state slot");
   try {
     ThreadScope threads(g.threads);
@@ -140,8 +129,8 @@ Status pool(KernelContext& ctx, bool max, bool has_dilations) {
     auto* st = dynamic_cast<PoolState*>(ctx.state->get());
     if (!st || !(st->key == g)) {
       auto fresh = std::make_unique<PoolState>();
-      fresh->src_md = memory::desc({g.n, g.c, g.h, g.w}, memory::data_type::f32, Tag::nchw);
-      fresh->dst_md = memory::desc({g.n, g.c, g.oh, g.ow}, memory::data_type::f32, Tag::nchw);
+      fresh->src_md = memory::desc({g.n, g.c, g.h, g.w}, memory::data_type::f32, tag);
+      fresh->dst_md = memory::desc({g.n, g.c, g.oh, g.ow}, memory::data_type::f32, tag);
       const dnnl::algorithm alg = g.max           ? dnnl::algorithm::pooling_max
                                   : g.include_pad ? dnnl::algorithm::pooling_avg_include_padding
                                                   : dnnl::algorithm::pooling_avg_exclude_padding;
@@ -156,12 +145,13 @@ Status pool(KernelContext& ctx, bool max, bool has_dilations) {
       st = fresh.get();
       *ctx.state = std::move(fresh);
     }
-    QDIFF_ASSIGN_OR_RETURN(Tensor * y,
-                           ctx.alloc_output(0, DType::kFloat32, {g.n, g.c, g.oh, g.ow}));
+    QDIFF_ASSIGN_OR_RETURN(
+        Tensor * y, ctx.alloc_output_for_overwrite(0, DType::kFloat32, {g.n, g.c, g.oh, g.ow},
+                                                   g.nhwc ? Layout::kNhwc : Layout::kPlain));
     memory src(st->src_md, eng, const_cast<std::byte*>(x->raw()));
     memory dst(st->dst_md, eng, y->raw_mutable());
-    st->prim.execute(st->stream,
-                     {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, st->scratch}});
+    st->prim.execute(
+        st->stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}, {DNNL_ARG_SCRATCHPAD, st->scratch}});
     st->stream.wait();
   } catch (const dnnl::error& e) {
     ctx.set_output(0, Tensor());
@@ -172,8 +162,12 @@ Status pool(KernelContext& ctx, bool max, bool has_dilations) {
 
 }  // namespace
 
-Status MaxPool(KernelContext& ctx) { return pool(ctx, /*max=*/true, ctx.opset >= 10); }
+Status MaxPool(KernelContext& ctx) {
+  return pool(ctx, /*max=*/true, ctx.opset >= 10);
+}
 
-Status AveragePool(KernelContext& ctx) { return pool(ctx, /*max=*/false, ctx.opset >= 19); }
+Status AveragePool(KernelContext& ctx) {
+  return pool(ctx, /*max=*/false, ctx.opset >= 19);
+}
 
 }  // namespace qdiff::kernels::fast

@@ -1,0 +1,157 @@
+// NHWC layout propagation between fast kernels: results, taps and outputs are bit-identical
+// to a run without it (only exact reorders differ), at any thread count.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "runtime/interpreter.h"
+#include "testing/test_util.h"
+
+namespace qdiff::runtime {
+namespace {
+
+Tensor random_f32(std::mt19937& rng, Shape shape) {
+  Tensor t = Tensor::zeros(DType::kFloat32, std::move(shape));
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  float* d = t.mutable_data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) d[i] = dist(rng);
+  return t;
+}
+
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  return a.is_plain() && b.is_plain() && a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
+// Records every tapped tensor (checking it is plain).
+class Recorder : public Observer {
+ public:
+  Status observe(ir::ValueId id, const Tensor& value) override {
+    EXPECT_TRUE(value.is_plain());
+    seen[id] = value;
+    return Status::ok_status();
+  }
+  std::map<ir::ValueId, Tensor> seen;
+};
+
+// x -> Conv3x3 -> c1 -> Relu -> r -> depthwise Conv3x3 -> c2 -> Add(c2, r) -> s
+//   -> MaxPool -> p -> Clip -> y;  s -> Conv1x1 -> z;  r -> Neg (reference only) -> n.
+struct Chain {
+  ir::Graph g;
+  ir::ValueId x, c1, r, c2, s, p, y, z, n;
+};
+
+Chain make_chain(std::mt19937& rng) {
+  Chain c;
+  ir::Graph& g = c.g;
+  auto value = [&](const char* name, std::optional<Tensor> init = {}) {
+    ir::Value v;
+    v.name = name;
+    v.initializer = std::move(init);
+    return g.add_value(std::move(v));
+  };
+  auto node = [&](const char* name, ir::OpKind kind, std::vector<ir::ValueId> in, ir::ValueId out,
+                  Attributes attrs = {}) {
+    ir::Node nd;
+    nd.name = name;
+    nd.op_type = std::string(ir::op_kind_name(kind));
+    nd.kind = kind;
+    nd.opset = 13;
+    nd.inputs = std::move(in);
+    nd.outputs = {out};
+    nd.attributes = std::move(attrs);
+    g.add_node(std::move(nd));
+  };
+  const int64_t ch = 24;
+  c.x = value("x");
+  {
+    ir::Value& xv = g.value(c.x);
+    xv.type.dtype = DType::kFloat32;
+  }
+  const ir::ValueId w1 = value("w1", random_f32(rng, {ch, 8, 3, 3}));
+  const ir::ValueId b1 = value("b1", random_f32(rng, {ch}));
+  const ir::ValueId w2 = value("w2", random_f32(rng, {ch, 1, 3, 3}));
+  const ir::ValueId w3 = value("w3", random_f32(rng, {16, ch, 1, 1}));
+  const ir::ValueId lo = value("lo", Tensor::scalar_f32(-0.5f));
+  const ir::ValueId hi = value("hi", Tensor::scalar_f32(0.75f));
+  c.c1 = value("c1"), c.r = value("r"), c.c2 = value("c2"), c.s = value("s"), c.p = value("p");
+  c.y = value("y"), c.z = value("z"), c.n = value("n");
+  g.inputs = {c.x};
+  g.outputs = {c.y, c.z, c.n};
+  Attributes conv3;
+  conv3.set("kernel_shape", std::vector<int64_t>{3, 3});
+  conv3.set("pads", std::vector<int64_t>{1, 1, 1, 1});
+  Attributes dw = conv3;
+  dw.set("group", ch);
+  Attributes pool;
+  pool.set("kernel_shape", std::vector<int64_t>{3, 3});
+  pool.set("strides", std::vector<int64_t>{2, 2});
+  node("conv1", ir::OpKind::kConv, {c.x, w1, b1}, c.c1, conv3);
+  node("relu", ir::OpKind::kRelu, {c.c1}, c.r);
+  node("dw", ir::OpKind::kConv, {c.r, w2}, c.c2, dw);
+  node("add", ir::OpKind::kAdd, {c.c2, c.r}, c.s);
+  node("pool", ir::OpKind::kMaxPool, {c.s}, c.p, pool);
+  node("clip", ir::OpKind::kClip, {c.p, lo, hi}, c.y);
+  node("conv1x1", ir::OpKind::kConv, {c.s, w3}, c.z);
+  node("neg", ir::OpKind::kNeg, {c.r}, c.n);
+  return c;
+}
+
+TEST(Layouts, PropagationIsBitIdentical) {
+  std::mt19937 rng(7);
+  Chain c = make_chain(rng);
+  ASSERT_TRUE(c.g.verify().ok());
+  const std::vector<Tensor> in = {random_f32(rng, {2, 8, 19, 23})};
+  RunOptions plain;
+  plain.propagate_layouts = false;
+  auto base = Interpreter::create(c.g, plain);
+  ASSERT_TRUE(base.ok());
+  Recorder base_taps;
+  auto want = (*base)->run(in, &base_taps);
+  ASSERT_TRUE(want.ok()) << want.status().message();
+  EXPECT_EQ((*base)->kernel_names()[0], "dnnl:conv");
+  for (int threads : {1, 2}) {
+    RunOptions opts;
+    opts.threads = threads;
+    auto it = Interpreter::create(c.g, opts);
+    ASSERT_TRUE(it.ok());
+    for (int rep = 0; rep < 2; ++rep) {  // the second run reuses the kernels' states
+      Recorder taps;
+      auto got = (*it)->run(in, &taps);
+      ASSERT_TRUE(got.ok()) << got.status().message();
+      ASSERT_EQ(got->size(), want->size());
+      for (size_t o = 0; o < got->size(); ++o)
+        EXPECT_TRUE(bit_equal((*got)[o], (*want)[o])) << "output " << o;
+      ASSERT_EQ(taps.seen.size(), base_taps.seen.size());
+      for (const auto& [id, t] : base_taps.seen)
+        EXPECT_TRUE(bit_equal(taps.seen.at(id), t)) << c.g.value(id).name;
+      // Without taps too (values are then released as soon as possible).
+      auto untapped = (*it)->run(in);
+      ASSERT_TRUE(untapped.ok());
+      for (size_t o = 0; o < untapped->size(); ++o)
+        EXPECT_TRUE(bit_equal((*untapped)[o], (*want)[o])) << "output " << o;
+    }
+    EXPECT_EQ((*it)->kernel_names()[1], "fast:relu");
+    EXPECT_EQ((*it)->kernel_names()[3], "fast:add");
+  }
+}
+
+TEST(Layouts, TensorReorderRoundTrips) {
+  std::mt19937 rng(3);
+  const Tensor x = random_f32(rng, {2, 5, 7, 3});
+  const Tensor n = x.to_layout(Layout::kNhwc);
+  EXPECT_EQ(n.layout(), Layout::kNhwc);
+  EXPECT_EQ(n.shape(), x.shape());
+  // Element (b, c, h, w) sits at ((b*H + h)*W + w)*C + c.
+  const float* pn = reinterpret_cast<const float*>(n.raw());
+  const float* px = x.data<float>();
+  EXPECT_EQ(pn[((1 * 7 + 4) * 3 + 2) * 5 + 3], px[((1 * 5 + 3) * 7 + 4) * 3 + 2]);
+  EXPECT_TRUE(bit_equal(n.to_plain(), x));
+  EXPECT_TRUE(bit_equal(n.clone().to_plain(), x));
+  EXPECT_EQ(x.to_plain().raw(), x.raw());  // already plain: no copy
+}
+
+}  // namespace
+}  // namespace qdiff::runtime
