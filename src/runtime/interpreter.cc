@@ -157,7 +157,7 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
       values[id] = std::move(node_outputs[o]);
       if (options_.round_float16 && graph_.value(id).float16_in_model &&
           values[id].dtype() == DType::kFloat32)
-        values[id] = values[id].cast(DType::kFloat16).cast(DType::kFloat32);
+        values[id] = values[id].to_plain().cast(DType::kFloat16).cast(DType::kFloat32);
       if (observer && observer->wants(id))
         QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id].to_plain()));
       if (last_use_[id] < 0 && !is_output_[id]) values[id] = Tensor();  // nobody reads it

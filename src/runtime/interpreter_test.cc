@@ -151,5 +151,57 @@ TEST(Interpreter, RoundFloat16) {
   EXPECT_EQ(rec.records().at(2)[0].values<float>()[0], 1.3330078125f);
 }
 
+// A chain of n Relu nodes on a 1 MiB tensor.
+ir::Graph relu_chain(int n) {
+  ir::Graph g;
+  ir::Value x;
+  x.name = "x";
+  x.type.dtype = DType::kFloat32;
+  x.type.dims = std::vector<ir::Dim>{{1 << 18, ""}};
+  ir::ValueId prev = g.add_value(std::move(x));
+  g.inputs = {prev};
+  for (int i = 0; i < n; ++i) {
+    ir::Value v;
+    v.name = "r" + std::to_string(i);
+    const ir::ValueId out = g.add_value(std::move(v));
+    ir::Node nd;
+    nd.name = "relu" + std::to_string(i);
+    nd.op_type = "Relu";
+    nd.kind = ir::OpKind::kRelu;
+    nd.opset = 13;
+    nd.inputs = {prev};
+    nd.outputs = {out};
+    g.add_node(std::move(nd));
+    prev = out;
+  }
+  g.outputs = {prev};
+  return g;
+}
+
+TEST(Interpreter, StreamingStatisticsKeepsMemoryBounded) {
+  const ir::Graph g = relu_chain(16);
+  std::vector<Tensor> in = {Tensor::zeros(DType::kFloat32, {1 << 18})};
+  const uint64_t mib = 1 << 20;
+  for (bool fast : {false, true}) {
+    auto interp = Interpreter::create(g, {1, fast});
+    {
+      StatisticsObserver stats;
+      reset_tensor_peak_bytes();
+      const uint64_t before = tensor_live_bytes();
+      ASSERT_TRUE((*interp)->run(in, &stats).ok());
+      // The tensor being read and the one being written: 2 MiB above the input, never 16.
+      EXPECT_LE(tensor_peak_bytes() - before, 2 * mib + 4096) << "fast " << fast;
+      EXPECT_EQ(stats.stats().size(), 17u);
+    }
+    {
+      RecordingObserver rec;
+      reset_tensor_peak_bytes();
+      const uint64_t before = tensor_live_bytes();
+      ASSERT_TRUE((*interp)->run(in, &rec).ok());
+      EXPECT_GE(tensor_peak_bytes() - before, 16 * mib);  // recording keeps them all, as asked
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qdiff::runtime

@@ -123,13 +123,22 @@ Result<Tensor> Tensor::create(DType dtype, Shape shape) {
 
 namespace {
 
+std::atomic<uint64_t> g_live_bytes{0};
+std::atomic<uint64_t> g_peak_bytes{0};
+
 std::shared_ptr<std::byte[]> allocate(size_t nbytes, bool zero) {
   // Over-allocate to a multiple of 64 bytes: vector kernels may read whole registers.
   const size_t bytes = std::max<size_t>((nbytes + 63) / 64 * 64, 64);
   std::byte* p = zero ? new (std::align_val_t(64)) std::byte[bytes]()
                       : new (std::align_val_t(64)) std::byte[bytes];
-  return std::shared_ptr<std::byte[]>(
-      p, [](std::byte* q) { operator delete[](q, std::align_val_t(64)); });
+  const uint64_t live = g_live_bytes.fetch_add(bytes) + bytes;
+  uint64_t peak = g_peak_bytes.load();
+  while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
+  }
+  return std::shared_ptr<std::byte[]>(p, [bytes](std::byte* q) {
+    g_live_bytes -= bytes;
+    operator delete[](q, std::align_val_t(64));
+  });
 }
 
 // dst[n][i][j] = src[n][j][i] for n < outer, i < rows, j < cols (elements of `size` bytes):
@@ -152,6 +161,16 @@ void transpose_batches(const std::byte* src, std::byte* dst, int64_t outer, int6
 }
 
 }  // namespace
+
+uint64_t tensor_live_bytes() {
+  return g_live_bytes;
+}
+uint64_t tensor_peak_bytes() {
+  return g_peak_bytes;
+}
+void reset_tensor_peak_bytes() {
+  g_peak_bytes = g_live_bytes.load();
+}
 
 Result<Tensor> Tensor::create_for_overwrite(DType dtype, Shape shape, Layout layout) {
   QDIFF_ASSERT(layout == Layout::kPlain || shape.size() == 4, "NHWC layout needs rank 4");

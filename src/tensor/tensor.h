@@ -31,6 +31,12 @@ uint64_t tensor_byte_limit();
 // produce or read it, and the interpreter converts it back (to_plain()) for everyone else.
 enum class Layout : uint8_t { kPlain, kNhwc };
 
+// Bytes held by live tensor buffers in this process, and the high-water mark since the last
+// reset: how much memory a run really needs (the interpreter frees tensors after last use).
+uint64_t tensor_live_bytes();
+uint64_t tensor_peak_bytes();
+void reset_tensor_peak_bytes();
+
 class Tensor {
  public:
   Tensor() = default;

@@ -98,8 +98,9 @@ Status run_run(const RunCommandOptions& o) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("  ran in %.3f s (%.2f ms/sample)\n", seconds,
-              1e3 * seconds / static_cast<double>(std::max<size_t>(samples.names.size(), 1)));
+  std::printf("  ran in %.3f s (%.2f ms/sample), peak tensor memory %.1f MiB\n", seconds,
+              1e3 * seconds / static_cast<double>(std::max<size_t>(samples.names.size(), 1)),
+              static_cast<double>(tensor_peak_bytes()) / (1 << 20));
   if (labels)
     std::printf("  top-1 %.4f (%" PRId64 "/%zu) of output '%s' against %s\n",
                 static_cast<double>(correct) / static_cast<double>(samples.names.size()), correct,
