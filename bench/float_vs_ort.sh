@@ -4,7 +4,7 @@
 #
 #   bench/float_vs_ort.sh [BUILD_DIR] [MODEL_DIR] [ROUNDS]
 #
-# BUILD_DIR (default build-fast) must be configured with -DQDIFF_BUILD_BENCH=ON and have
+# BUILD_DIR (default build-bench) must be configured with -DQDIFF_BUILD_BENCH=ON and have
 # bench_run built; MODEL_DIR (default /tmp/qdiff-bench) is filled by bench/export_models.py
 # when empty. For each model and thread count (1, 2) the script alternates qdiff and ORT for
 # ROUNDS rounds (default 5); each round is one process that warms up 3 runs and reports the
@@ -13,7 +13,7 @@
 # OpenMP barriers stalling on descheduled threads; both settings are worth running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build-fast}
+BUILD=${1:-build-bench}
 DIR=${2:-/tmp/qdiff-bench}
 ROUNDS=${3:-5}
 RUNS=20
