@@ -1,12 +1,13 @@
 // bench_run: times qdiff's float run of a model (no taps), for bench/float_vs_ort.sh.
 //
 //   bench_run MODEL.onnx INPUT.npy [--threads N] [--runs R] [--warmup W] [--reference]
-//             [--no-layouts] [--profile]
+//             [--no-layouts] [--no-fuse] [--profile]
 //
 // Loads the model once, runs it W times untimed, then R times timed; prints
 // "median_ms=<m> min_ms=<m> runs=<R> threads=<N>". --profile instead has the interpreter time
 // every node and prints the time per kernel (as the interpreter chose it), summed over the
 // nodes' medians over the R runs. --no-layouts: no NHWC propagation between fast kernels.
+// --no-fuse: no activation fused into the Conv before it.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -47,11 +48,11 @@ int main(int argc, char** argv) {
   if (argc < 3) {
     std::fprintf(stderr,
                  "usage: bench_run MODEL.onnx INPUT.npy [--threads N] [--runs R] [--warmup W] "
-                 "[--reference] [--no-layouts] [--profile]\n");
+                 "[--reference] [--no-layouts] [--no-fuse] [--profile]\n");
     return 2;
   }
   int threads = 1, runs = 20, warmup = 3;
-  bool use_fast = true, profile = false, layouts = true;
+  bool use_fast = true, profile = false, layouts = true, fuse = true;
   for (int i = 3; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc)
@@ -66,6 +67,8 @@ int main(int argc, char** argv) {
       profile = true;
     else if (a == "--no-layouts")
       layouts = false;
+    else if (a == "--no-fuse")
+      fuse = false;
     else {
       std::fprintf(stderr, "bench_run: unknown argument %s\n", a.c_str());
       return 2;
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
   options.threads = threads;
   options.use_fast = use_fast;
   options.propagate_layouts = layouts;
+  options.fuse_activations = fuse;
   options.time_nodes = profile;
   auto interp = runtime::Interpreter::create(g, options);
   if (!interp.ok()) return fail(interp.status());

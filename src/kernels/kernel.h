@@ -17,6 +17,15 @@ struct KernelState {
   virtual ~KernelState() = default;
 };
 
+// An activation the interpreter fused into a kernel (a Conv): the kernel applies it to its
+// output 0 in place, with exactly the fast activation kernel's per-element operation
+// (kernels/fast/activation.h), so the result is the activation node's output, bit for bit.
+struct FusedActivation {
+  enum class Kind { kNone, kRelu, kClip };
+  Kind kind = Kind::kNone;
+  float lo = 0, hi = 0;  // kClip bounds
+};
+
 struct KernelContext {
   const Attributes& attrs;
   // One entry per node input; nullptr where an optional input is absent.
@@ -33,6 +42,9 @@ struct KernelContext {
   // (a fast kernel marked kNhwc in fast_kernels.def). Such a kernel may store an output of rank
   // 4 as NHWC only when this is set (every reader of the output reads NHWC too).
   bool nhwc_output = false;
+  // Set by the interpreter's fusion plan for kernels that support it (fast Conv); others never
+  // see anything but kNone.
+  FusedActivation fused{};
 
   size_t num_inputs() const { return inputs.size(); }
   // Input i, or nullptr when absent or beyond the node's inputs.

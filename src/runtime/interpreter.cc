@@ -1,7 +1,9 @@
 #include "runtime/interpreter.h"
 
 #include <chrono>
+#include <limits>
 #include <map>
+#include <optional>
 
 #include "runtime/registry.h"
 
@@ -70,7 +72,95 @@ Result<std::unique_ptr<Interpreter>> Interpreter::create(const ir::Graph& graph,
   }
   for (ir::ValueId v = 0; v < graph.num_values(); ++v)
     if (it->last_use_[v] < 0) it->nhwc_ok_[v] = false;
+  it->plan_fusion();
   return it;
+}
+
+// Finds the Conv -> Relu/Clip pairs that may fuse: the Conv output has exactly one reader, the
+// activation (as its data input), is no graph output and is not rounded to float16 (rounding
+// sits between the two); Clip bounds must be constants. Whether the fast Conv then runs (and
+// the observer lets the Conv output go unseen) is decided per run.
+void Interpreter::plan_fusion() {
+  const ir::Graph& graph = graph_;
+  fuse_candidate_.assign(graph.num_nodes(), -1);
+  fuse_activation_.assign(graph.num_nodes(), kernels::FusedActivation());
+  fuse_plan_valid_ = false;
+  if (!options_.use_fast || !options_.fuse_activations) return;
+  std::vector<int> readers(graph.num_values(), 0);
+  std::vector<int64_t> reader(graph.num_values(), -1);
+  for (size_t i = 0; i < graph.num_nodes(); ++i)
+    for (ir::ValueId in : graph.node(static_cast<ir::NodeId>(i)).inputs)
+      if (in != ir::kNoValue) ++readers[in], reader[in] = static_cast<int64_t>(i);
+  using Kind = kernels::FusedActivation::Kind;
+  for (size_t i = 0; i < graph.num_nodes(); ++i) {
+    const ir::Node& conv = graph.node(static_cast<ir::NodeId>(i));
+    if (*conv.kind != ir::OpKind::kConv || conv.outputs.size() != 1) continue;
+    const ir::ValueId v = conv.outputs[0];
+    if (v == ir::kNoValue || is_output_[v] || readers[v] != 1) continue;
+    if (options_.round_float16 && graph.value(v).float16_in_model) continue;
+    const ir::Node& act = graph.node(static_cast<ir::NodeId>(reader[v]));
+    if (act.inputs.empty() || act.inputs[0] != v || act.outputs.size() != 1 ||
+        act.outputs[0] == ir::kNoValue)
+      continue;
+    kernels::FusedActivation fa;
+    if (*act.kind == ir::OpKind::kRelu) {
+      fa.kind = Kind::kRelu;
+    } else if (*act.kind == ir::OpKind::kClip) {
+      // As fast:clip reads its bounds (elementwise.cc).
+      fa.kind = Kind::kClip;
+      fa.lo = std::numeric_limits<float>::lowest();
+      fa.hi = std::numeric_limits<float>::max();
+      bool ok = true;
+      if (act.opset < 11) {
+        auto lo = act.attributes.get_float("min", fa.lo);
+        auto hi = act.attributes.get_float("max", fa.hi);
+        ok = lo.ok() && hi.ok();
+        if (ok) fa.lo = lo.value(), fa.hi = hi.value();
+      } else {
+        for (size_t k : {size_t{1}, size_t{2}}) {
+          if (k >= act.inputs.size() || act.inputs[k] == ir::kNoValue) continue;
+          // An initializer, or a Constant node's `value` (as exporters write Clip(0, 6)).
+          const ir::Value& bound = graph.value(act.inputs[k]);
+          std::optional<Tensor> t = bound.initializer;
+          if (!t && bound.producer != UINT32_MAX) {
+            const ir::Node& p = graph.node(bound.producer);
+            if (*p.kind == ir::OpKind::kConstant && p.attributes.all().size() == 1) {
+              auto c = p.attributes.get_tensor("value");
+              if (c.ok()) t = c.value();
+            }
+          }
+          // (A Constant's output that a float16 run rounds is read as it runs.)
+          if (!t || t->dtype() != DType::kFloat32 || t->numel() != 1 || !t->is_plain() ||
+              (options_.round_float16 && bound.float16_in_model && !bound.initializer)) {
+            ok = false;
+            break;
+          }
+          (k == 1 ? fa.lo : fa.hi) = t->data<float>()[0];
+        }
+      }
+      if (!ok) continue;
+    } else {
+      continue;
+    }
+    fuse_candidate_[i] = reader[v];
+    fuse_activation_[i] = fa;
+  }
+}
+
+const std::vector<int64_t>& Interpreter::fusion_plan(const Observer* observer) {
+  std::vector<bool> key;
+  for (size_t i = 0; i < fuse_candidate_.size(); ++i)
+    if (fuse_candidate_[i] >= 0)
+      key.push_back(observer &&
+                    observer->wants(graph_.node(static_cast<ir::NodeId>(i)).outputs[0]));
+  if (fuse_plan_valid_ && key == fuse_plan_key_) return fuse_plan_;
+  fuse_plan_.assign(graph_.num_nodes(), -1);
+  size_t k = 0;
+  for (size_t i = 0; i < fuse_candidate_.size(); ++i)
+    if (fuse_candidate_[i] >= 0 && !key[k++]) fuse_plan_[i] = fuse_candidate_[i];
+  fuse_plan_key_ = std::move(key);
+  fuse_plan_valid_ = true;
+  return fuse_plan_;
 }
 
 Status Interpreter::check_input(size_t index, const Tensor& t) const {
@@ -94,6 +184,11 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     if (observer && observer->wants(id)) QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id]));
   }
 
+  // Per node, this run: the activation fused into it (-1 none), and whether a fused Conv ran
+  // (so its activation node only hands out the value the Conv produced).
+  const std::vector<int64_t>& fuse = fusion_plan(observer);
+  std::vector<bool> done_by_fusion(graph_.num_nodes(), false);
+
   std::vector<const Tensor*> node_inputs;
   std::vector<Tensor> node_outputs;
   // Points node_inputs at the node's input values, first converting to plain those that are
@@ -114,8 +209,28 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
   for (size_t i = 0; i < graph_.num_nodes(); ++i) {
     const ir::Node& node = graph_.node(static_cast<ir::NodeId>(i));
     const Clock::time_point t0 = options_.time_nodes ? Clock::now() : Clock::time_point();
+    if (done_by_fusion[i]) {  // the fused Conv computed this node's output
+      const ir::ValueId id = node.outputs[0];
+      if (options_.round_float16 && graph_.value(id).float16_in_model &&
+          values[id].dtype() == DType::kFloat32)
+        values[id] = values[id].to_plain().cast(DType::kFloat16).cast(DType::kFloat32);
+      if (observer && observer->wants(id))
+        QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id].to_plain()));
+      if (last_use_[id] < 0 && !is_output_[id]) values[id] = Tensor();
+      kernel_names_[i] = "fused";
+      if (options_.time_nodes)
+        node_times_ms_[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      continue;
+    }
     const KernelEntry fast = fast_kernel(*node.kind);
     const bool try_fast = options_.use_fast && fast.fn && !fast_refused_[i];
+    const int64_t fused_act = try_fast ? fuse[i] : -1;
+    // With an activation fused in, output 0 is the activation node's output.
+    const ir::ValueId out0 =
+        node.outputs.empty()
+            ? ir::kNoValue
+            : (fused_act >= 0 ? graph_.node(static_cast<ir::NodeId>(fused_act)).outputs[0]
+                              : node.outputs[0]);
     QDIFF_RETURN_IF_ERROR(gather_inputs(node, try_fast && fast.nhwc));
     node_outputs.assign(node.outputs.size(), Tensor());
     kernels::KernelContext ctx{node.attributes, node_inputs,      node_outputs,
@@ -123,12 +238,17 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     Status s;
     bool ran = false;
     if (try_fast) {
-      ctx.nhwc_output = fast.nhwc && !node.outputs.empty() && node.outputs[0] != ir::kNoValue &&
-                        nhwc_ok_[node.outputs[0]];
+      ctx.nhwc_output = fast.nhwc && out0 != ir::kNoValue && nhwc_ok_[out0];
+      if (fused_act >= 0) ctx.fused = fuse_activation_[i];
       s = fast.fn(ctx);
       if (s.ok()) {
         ran = true;
         kernel_names_[i] = fast.name;
+        if (fused_act >= 0) {
+          done_by_fusion[static_cast<size_t>(fused_act)] = true;
+          kernel_names_[i] +=
+              ctx.fused.kind == kernels::FusedActivation::Kind::kRelu ? "+relu" : "+clip";
+        }
       } else if (s.code() == ErrorCode::kUnsupported) {
         fast_refused_[i] = true;  // e.g. an attribute combination the fast path does not cover
         node_outputs.assign(node.outputs.size(), Tensor());
@@ -139,13 +259,15 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     if (!ran) {
       QDIFF_RETURN_IF_ERROR(gather_inputs(node, false));
       ctx.nhwc_output = false;
+      ctx.fused = kernels::FusedActivation();  // the activation node runs on its own
       const KernelEntry ref = reference_kernel(*node.kind);
       s = ref.fn(ctx);
       if (!s.ok()) return s.with_context(node.describe());
       kernel_names_[i] = ref.name;
     }
+    const bool fused_ran = fused_act >= 0 && done_by_fusion[static_cast<size_t>(fused_act)];
     for (size_t o = 0; o < node.outputs.size(); ++o) {
-      const ir::ValueId id = node.outputs[o];
+      const ir::ValueId id = o == 0 && fused_ran ? out0 : node.outputs[o];
       if (id == ir::kNoValue) continue;
       if (!node_outputs[o].defined())
         return Status(ErrorCode::kInternal,
@@ -155,6 +277,7 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
             ErrorCode::kInternal,
             node.describe() + ": kernel produced a non-plain output " + std::to_string(o));
       values[id] = std::move(node_outputs[o]);
+      if (id == out0 && fused_ran) continue;  // handed out when its own node's turn comes
       if (options_.round_float16 && graph_.value(id).float16_in_model &&
           values[id].dtype() == DType::kFloat32)
         values[id] = values[id].to_plain().cast(DType::kFloat16).cast(DType::kFloat32);

@@ -27,6 +27,10 @@ struct RunOptions {
   // (saves the reorders oneDNN would do around every convolution). Results are identical either
   // way: kernels, observers and callers only ever see the plain tensors (a reorder is exact).
   bool propagate_layouts = true;
+  // Fuse a Relu/Clip into the fast Conv before it where no one can tell (the Conv output has no
+  // other reader, is no graph output and the run's observer does not want it). Results are
+  // identical either way (the Conv applies the activation kernel's own operation).
+  bool fuse_activations = true;
   // Time every node (node_times_ms()); for profiling.
   bool time_nodes = false;
 };
@@ -42,6 +46,8 @@ class Interpreter {
 
   const ir::Graph& graph() const { return graph_; }
   // Per node: the kernel that ran last ("dnnl:conv", "ref:Conv"), empty before the first run.
+  // A Conv that ran with the activation after it fused in reads "dnnl:conv+relu" (or +clip),
+  // and that activation node "fused".
   const std::vector<std::string>& kernel_names() const { return kernel_names_; }
   // Per node: milliseconds the last run spent on it (layout conversions of its inputs included);
   // filled when RunOptions::time_nodes is set.
@@ -53,6 +59,9 @@ class Interpreter {
  private:
   Interpreter(const ir::Graph& graph, RunOptions options);
   Status check_input(size_t index, const Tensor& t) const;
+  void plan_fusion();
+  // The fusion plan for this run's observer: per node, the activation node fused into it or -1.
+  const std::vector<int64_t>& fusion_plan(const Observer* observer);
 
   const ir::Graph& graph_;
   RunOptions options_;
@@ -63,6 +72,15 @@ class Interpreter {
   // Per value: every reader's fast kernel reads NHWC and it is no graph output, so its
   // producer may store it NHWC.
   std::vector<bool> nhwc_ok_;
+  // Activation fusion (fast path only). Per Conv node: the Relu/Clip node that alone reads its
+  // output (no graph output, not rounded to float16), with the activation it computes; -1 none.
+  // A run fuses a candidate unless its observer wants the Conv output: the plan is cached for
+  // the last pattern of wanted Conv outputs.
+  std::vector<int64_t> fuse_candidate_;
+  std::vector<kernels::FusedActivation> fuse_activation_;  // per Conv node with a candidate
+  std::vector<bool> fuse_plan_key_;                        // per candidate: observer wants it
+  std::vector<int64_t> fuse_plan_;                         // per node: fused activation or -1
+  bool fuse_plan_valid_ = false;
   std::vector<double> node_times_ms_;
   std::vector<std::string> kernel_names_;
 };

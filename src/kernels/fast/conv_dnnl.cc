@@ -11,6 +11,12 @@
 // activations in and out of the primitive's layout when it differs from theirs. X may arrive
 // stored NHWC, and Y is stored NHWC when the context allows it (KernelContext::nhwc_output).
 //
+// Fused activation: when the interpreter fuses the Relu/Clip that alone reads Y
+// (KernelContext::fused), it is applied to Y in place right after the convolution, with the
+// activation kernel's own per-element operation (activation.h), so Y is that node's output bit
+// for bit. oneDNN's eltwise post-ops are not used for this: relu/clip/bounded_relu clamp with
+// vmaxps/vminps, which turn a NaN into the bound and -0 into +0 (the reference keeps both).
+//
 // Numerics: fpmath mode strict (no implicit bf16/f16 down-conversion on AMX/avx512_fp16 CPUs);
 // results are bit-identical at any thread count (checked by fast_test.cc): oneDNN's forward
 // convolutions used here (brgconv incl. 1x1, depthwise) do not split a reduction across threads
@@ -21,6 +27,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/fast/activation.h"
 #include "kernels/fast/dnnl_common.h"
 #include "kernels/fast/fast.h"
 
@@ -241,6 +248,9 @@ Status Conv(KernelContext& ctx) {
     st->prim.execute(st->stream, args);
     if (st->dst_reorder) st->dst_r.execute(st->stream, st->dst_buf, user_dst);
     st->stream.wait();
+    // A fused activation (see the file comment), in place.
+    detail::apply_activation(ctx.fused, reinterpret_cast<float*>(y->raw_mutable()), y->numel(),
+                             g.threads);
   } catch (const dnnl::error& e) {
     ctx.set_output(0, Tensor());
     return unsupported(std::string("dnnl:conv: oneDNN: ") + e.what());

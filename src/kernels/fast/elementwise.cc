@@ -26,33 +26,14 @@
 #include <limits>
 #include <string>
 
+#include "kernels/fast/activation.h"
 #include "kernels/fast/fast.h"
 
 namespace qdiff::kernels::fast {
 namespace {
 
-// Below this many elements a kernel runs on the calling thread (a parallel region costs more).
-constexpr int64_t kParallelMin = int64_t{1} << 16;
-
-// Calls f(begin, end) over [0, n) split into one contiguous chunk per thread.
-template <typename F>
-void parallel_chunks(int threads, int64_t n, int64_t min_per_thread, F&& f) {
-  const int64_t useful = std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread));
-  const int t = static_cast<int>(std::min<int64_t>(std::max(1, threads), useful));
-  if (t <= 1) {
-    f(int64_t{0}, n);
-    return;
-  }
-#pragma omp parallel num_threads(t)
-  {
-    const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
-    // Chunk boundaries on multiples of 16 elements (whole cache lines for float32).
-    const int64_t per = (n + nt - 1) / nt;
-    const int64_t step = (per + 15) / 16 * 16;
-    const int64_t b = std::min(n, id * step), e = std::min(n, b + step);
-    if (b < e) f(b, e);
-  }
-}
+using detail::kParallelMin;
+using detail::parallel_chunks;
 
 // The input as the kernel may read it: NHWC stays NHWC only when the output may be NHWC.
 Tensor usable(const KernelContext& ctx, const Tensor& t) {
@@ -188,7 +169,7 @@ Status binary(KernelContext& ctx, const char* name, F f) {
 }  // namespace
 
 Status Relu(KernelContext& ctx) {
-  return unary(ctx, "fast:relu", [](float v) { return v < 0.0f ? 0.0f : v; });
+  return unary(ctx, "fast:relu", [](float v) { return detail::relu_op(v); });
 }
 
 Status LeakyRelu(KernelContext& ctx) {
@@ -237,10 +218,7 @@ Status Clip(KernelContext& ctx) {
       (i == 1 ? lo : hi) = t->data<float>()[0];
     }
   }
-  return unary(ctx, "fast:clip", [lo, hi](float v) {
-    const float y = v < lo ? lo : v;  // NaN stays NaN; min > max gives max
-    return y > hi ? hi : y;
-  });
+  return unary(ctx, "fast:clip", [lo, hi](float v) { return detail::clip_op(v, lo, hi); });
 }
 
 Status Add(KernelContext& ctx) {
