@@ -4,30 +4,20 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
 #include <set>
 
+#include "runtime/graph_builder_test_util.h"
 #include "runtime/interpreter.h"
 #include "testing/test_util.h"
 
 namespace qdiff::runtime {
 namespace {
 
-Tensor random_f32(std::mt19937& rng, Shape shape, float scale = 1.0f) {
-  Tensor t = Tensor::zeros(DType::kFloat32, std::move(shape));
-  std::uniform_real_distribution<float> dist(-scale, scale);
-  float* d = t.mutable_data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) d[i] = dist(rng);
-  return t;
-}
-
-bool bit_equal(const Tensor& a, const Tensor& b) {
-  return a.is_plain() && b.is_plain() && a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
-}
+using graph_testing::bit_equal;
+using graph_testing::random_f32;
 
 // Records the tensors of the selected values (all when `all`).
 class Recorder : public Observer {
@@ -63,39 +53,22 @@ struct Net {
 Net make_net(std::mt19937& rng) {
   Net c;
   ir::Graph& g = c.g;
-  auto value = [&](const char* name, std::optional<Tensor> init = {}) {
-    ir::Value v;
-    v.name = name;
-    v.initializer = std::move(init);
-    return g.add_value(std::move(v));
-  };
-  auto node = [&](const char* name, ir::OpKind kind, std::vector<ir::ValueId> in, ir::ValueId out,
-                  Attributes attrs = {}, int64_t opset = 13) {
-    ir::Node nd;
-    nd.name = name;
-    nd.op_type = std::string(ir::op_kind_name(kind));
-    nd.kind = kind;
-    nd.opset = opset;
-    nd.inputs = std::move(in);
-    nd.outputs = {out};
-    nd.attributes = std::move(attrs);
-    g.add_node(std::move(nd));
-  };
+  const graph_testing::GraphBuilder b(g);
   const int64_t ch = 24;
-  c.x = value("x");
+  c.x = b.value("x");
   g.value(c.x).type.dtype = DType::kFloat32;
   // Large weights so that Clip(0, 6) clips on both sides.
-  const ir::ValueId w1 = value("w1", random_f32(rng, {ch, 8, 3, 3}, 2.0f));
-  const ir::ValueId b1 = value("b1", random_f32(rng, {ch}));
-  const ir::ValueId w2 = value("w2", random_f32(rng, {ch, 1, 3, 3}, 3.0f));
-  const ir::ValueId w3 = value("w3", random_f32(rng, {16, ch, 1, 1}));
-  const ir::ValueId w4 = value("w4", random_f32(rng, {8, ch, 1, 1}));
-  const ir::ValueId w5 = value("w5", random_f32(rng, {ch, ch, 1, 1}));
-  const ir::ValueId zero = value("zero", Tensor::scalar_f32(0.0f));
-  const ir::ValueId six = value("six");  // from a Constant node, as exporters write it
-  c.c1 = value("c1"), c.r = value("r"), c.c2 = value("c2"), c.k = value("k");
-  c.c3 = value("c3"), c.y = value("y"), c.c4 = value("c4"), c.q = value("q");
-  c.c5 = value("c5"), c.a = value("a"), c.z = value("z");
+  const ir::ValueId w1 = b.value("w1", random_f32(rng, {ch, 8, 3, 3}, 2.0f));
+  const ir::ValueId b1 = b.value("b1", random_f32(rng, {ch}));
+  const ir::ValueId w2 = b.value("w2", random_f32(rng, {ch, 1, 3, 3}, 3.0f));
+  const ir::ValueId w3 = b.value("w3", random_f32(rng, {16, ch, 1, 1}));
+  const ir::ValueId w4 = b.value("w4", random_f32(rng, {8, ch, 1, 1}));
+  const ir::ValueId w5 = b.value("w5", random_f32(rng, {ch, ch, 1, 1}));
+  const ir::ValueId zero = b.value("zero", Tensor::scalar_f32(0.0f));
+  const ir::ValueId six = b.value("six");  // from a Constant node, as exporters write it
+  c.c1 = b.value("c1"), c.r = b.value("r"), c.c2 = b.value("c2"), c.k = b.value("k");
+  c.c3 = b.value("c3"), c.y = b.value("y"), c.c4 = b.value("c4"), c.q = b.value("q");
+  c.c5 = b.value("c5"), c.a = b.value("a"), c.z = b.value("z");
   g.inputs = {c.x};
   g.outputs = {c.y, c.c4, c.q, c.z};
   Attributes conv3;
@@ -108,18 +81,18 @@ Net make_net(std::mt19937& rng) {
   clip6.set("max", 0.75f);
   Attributes six_value;
   six_value.set("value", Tensor::scalar_f32(6.0f));
-  node("six", ir::OpKind::kConstant, {}, six, six_value);
-  node("conv1", ir::OpKind::kConv, {c.x, w1, b1}, c.c1, conv3);
-  node("relu1", ir::OpKind::kRelu, {c.c1}, c.r);
-  node("dw", ir::OpKind::kConv, {c.r, w2}, c.c2, dw);
-  node("clip2", ir::OpKind::kClip, {c.c2, zero, six}, c.k);
-  node("conv3", ir::OpKind::kConv, {c.k, w3}, c.c3);
-  node("clip3", ir::OpKind::kClip, {c.c3}, c.y, clip6, 6);
-  node("conv4", ir::OpKind::kConv, {c.k, w4}, c.c4);
-  node("relu4", ir::OpKind::kRelu, {c.c4}, c.q);
-  node("conv5", ir::OpKind::kConv, {c.r, w5}, c.c5);
-  node("relu5", ir::OpKind::kRelu, {c.c5}, c.a);
-  node("add5", ir::OpKind::kAdd, {c.c5, c.a}, c.z);
+  b.node("six", ir::OpKind::kConstant, {}, six, six_value);
+  b.node("conv1", ir::OpKind::kConv, {c.x, w1, b1}, c.c1, conv3);
+  b.node("relu1", ir::OpKind::kRelu, {c.c1}, c.r);
+  b.node("dw", ir::OpKind::kConv, {c.r, w2}, c.c2, dw);
+  b.node("clip2", ir::OpKind::kClip, {c.c2, zero, six}, c.k);
+  b.node("conv3", ir::OpKind::kConv, {c.k, w3}, c.c3);
+  b.node("clip3", ir::OpKind::kClip, {c.c3}, c.y, clip6, 6);
+  b.node("conv4", ir::OpKind::kConv, {c.k, w4}, c.c4);
+  b.node("relu4", ir::OpKind::kRelu, {c.c4}, c.q);
+  b.node("conv5", ir::OpKind::kConv, {c.r, w5}, c.c5);
+  b.node("relu5", ir::OpKind::kRelu, {c.c5}, c.a);
+  b.node("add5", ir::OpKind::kAdd, {c.c5, c.a}, c.z);
   return c;
 }
 

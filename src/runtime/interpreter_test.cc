@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "runtime/graph_builder_test_util.h"
 #include "testing/test_util.h"
 
 namespace qdiff::runtime {
@@ -30,19 +31,10 @@ ir::Graph small_graph() {
   const ir::ValueId n = add_value(g, "n");
   g.inputs = {xid};
   g.outputs = {y, n};
-  auto node = [&](const char* name, ir::OpKind kind, std::vector<ir::ValueId> in, ir::ValueId out) {
-    ir::Node nd;
-    nd.name = name;
-    nd.op_type = std::string(ir::op_kind_name(kind));
-    nd.kind = kind;
-    nd.opset = 13;
-    nd.inputs = std::move(in);
-    nd.outputs = {out};
-    g.add_node(std::move(nd));
-  };
-  node("add", ir::OpKind::kAdd, {xid, bid}, s);
-  node("relu", ir::OpKind::kRelu, {s}, y);
-  node("neg", ir::OpKind::kNeg, {s}, n);
+  const graph_testing::GraphBuilder b(g);
+  b.node("add", ir::OpKind::kAdd, {xid, bid}, s);
+  b.node("relu", ir::OpKind::kRelu, {s}, y);
+  b.node("neg", ir::OpKind::kNeg, {s}, n);
   return g;
 }
 

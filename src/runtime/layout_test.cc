@@ -2,28 +2,18 @@
 // to a run without it (only exact reorders differ), at any thread count.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <map>
 #include <random>
 
+#include "runtime/graph_builder_test_util.h"
 #include "runtime/interpreter.h"
 #include "testing/test_util.h"
 
 namespace qdiff::runtime {
 namespace {
 
-Tensor random_f32(std::mt19937& rng, Shape shape) {
-  Tensor t = Tensor::zeros(DType::kFloat32, std::move(shape));
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  float* d = t.mutable_data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) d[i] = dist(rng);
-  return t;
-}
-
-bool bit_equal(const Tensor& a, const Tensor& b) {
-  return a.is_plain() && b.is_plain() && a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
-}
+using graph_testing::bit_equal;
+using graph_testing::random_f32;
 
 // Records every tapped tensor (checking it is plain).
 class Recorder : public Observer {
@@ -46,38 +36,22 @@ struct Chain {
 Chain make_chain(std::mt19937& rng) {
   Chain c;
   ir::Graph& g = c.g;
-  auto value = [&](const char* name, std::optional<Tensor> init = {}) {
-    ir::Value v;
-    v.name = name;
-    v.initializer = std::move(init);
-    return g.add_value(std::move(v));
-  };
-  auto node = [&](const char* name, ir::OpKind kind, std::vector<ir::ValueId> in, ir::ValueId out,
-                  Attributes attrs = {}) {
-    ir::Node nd;
-    nd.name = name;
-    nd.op_type = std::string(ir::op_kind_name(kind));
-    nd.kind = kind;
-    nd.opset = 13;
-    nd.inputs = std::move(in);
-    nd.outputs = {out};
-    nd.attributes = std::move(attrs);
-    g.add_node(std::move(nd));
-  };
+  const graph_testing::GraphBuilder b(g);
   const int64_t ch = 24;
-  c.x = value("x");
+  c.x = b.value("x");
   {
     ir::Value& xv = g.value(c.x);
     xv.type.dtype = DType::kFloat32;
   }
-  const ir::ValueId w1 = value("w1", random_f32(rng, {ch, 8, 3, 3}));
-  const ir::ValueId b1 = value("b1", random_f32(rng, {ch}));
-  const ir::ValueId w2 = value("w2", random_f32(rng, {ch, 1, 3, 3}));
-  const ir::ValueId w3 = value("w3", random_f32(rng, {16, ch, 1, 1}));
-  const ir::ValueId lo = value("lo", Tensor::scalar_f32(-0.5f));
-  const ir::ValueId hi = value("hi", Tensor::scalar_f32(0.75f));
-  c.c1 = value("c1"), c.r = value("r"), c.c2 = value("c2"), c.s = value("s"), c.p = value("p");
-  c.y = value("y"), c.z = value("z"), c.n = value("n");
+  const ir::ValueId w1 = b.value("w1", random_f32(rng, {ch, 8, 3, 3}));
+  const ir::ValueId b1 = b.value("b1", random_f32(rng, {ch}));
+  const ir::ValueId w2 = b.value("w2", random_f32(rng, {ch, 1, 3, 3}));
+  const ir::ValueId w3 = b.value("w3", random_f32(rng, {16, ch, 1, 1}));
+  const ir::ValueId lo = b.value("lo", Tensor::scalar_f32(-0.5f));
+  const ir::ValueId hi = b.value("hi", Tensor::scalar_f32(0.75f));
+  c.c1 = b.value("c1"), c.r = b.value("r"), c.c2 = b.value("c2"), c.s = b.value("s"),
+  c.p = b.value("p");
+  c.y = b.value("y"), c.z = b.value("z"), c.n = b.value("n");
   g.inputs = {c.x};
   g.outputs = {c.y, c.z, c.n};
   Attributes conv3;
@@ -88,14 +62,14 @@ Chain make_chain(std::mt19937& rng) {
   Attributes pool;
   pool.set("kernel_shape", std::vector<int64_t>{3, 3});
   pool.set("strides", std::vector<int64_t>{2, 2});
-  node("conv1", ir::OpKind::kConv, {c.x, w1, b1}, c.c1, conv3);
-  node("relu", ir::OpKind::kRelu, {c.c1}, c.r);
-  node("dw", ir::OpKind::kConv, {c.r, w2}, c.c2, dw);
-  node("add", ir::OpKind::kAdd, {c.c2, c.r}, c.s);
-  node("pool", ir::OpKind::kMaxPool, {c.s}, c.p, pool);
-  node("clip", ir::OpKind::kClip, {c.p, lo, hi}, c.y);
-  node("conv1x1", ir::OpKind::kConv, {c.s, w3}, c.z);
-  node("neg", ir::OpKind::kNeg, {c.r}, c.n);
+  b.node("conv1", ir::OpKind::kConv, {c.x, w1, b1}, c.c1, conv3);
+  b.node("relu", ir::OpKind::kRelu, {c.c1}, c.r);
+  b.node("dw", ir::OpKind::kConv, {c.r, w2}, c.c2, dw);
+  b.node("add", ir::OpKind::kAdd, {c.c2, c.r}, c.s);
+  b.node("pool", ir::OpKind::kMaxPool, {c.s}, c.p, pool);
+  b.node("clip", ir::OpKind::kClip, {c.p, lo, hi}, c.y);
+  b.node("conv1x1", ir::OpKind::kConv, {c.s, w3}, c.z);
+  b.node("neg", ir::OpKind::kNeg, {c.r}, c.n);
   return c;
 }
 

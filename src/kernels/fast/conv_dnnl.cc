@@ -98,23 +98,9 @@ Status conv_geometry(const KernelContext& ctx, const Tensor& x, const Tensor& w,
   const std::string& ap = auto_pad.value();
   for (int i = 0; i < 2; ++i) {
     const int64_t dk = (k[i] - 1) * d[i] + 1;
-    if (ap == "NOTSET") {
-      const int64_t span = in[i] + p[i] + p[i + 2] - dk;
-      if (span < 0) return unsupported("dnnl:conv: kernel larger than the padded input");
-      out[i] = span / s[i] + 1;
-    } else if (ap == "VALID") {
-      if (in[i] < dk) return unsupported("dnnl:conv: kernel larger than the input");
-      out[i] = (in[i] - dk) / s[i] + 1;
-      p[i] = p[i + 2] = 0;
-    } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
-      out[i] = (in[i] + s[i] - 1) / s[i];
-      const int64_t total = std::max<int64_t>(0, (out[i] - 1) * s[i] + dk - in[i]);
-      const int64_t small = total / 2, large = total - total / 2;
-      p[i] = ap == "SAME_UPPER" ? small : large;
-      p[i + 2] = ap == "SAME_UPPER" ? large : small;
-    } else {
-      return unsupported("dnnl:conv: invalid auto_pad");
-    }
+    QDIFF_RETURN_IF_ERROR(dnnl_detail::auto_pad_dim("dnnl:conv", ap, in[i], dk, s[i],
+                                                    /*ceil_mode=*/false, &p[i], &p[i + 2],
+                                                    &out[i]));
   }
   g->oh = out[0], g->ow = out[1];
   g->pt = p[0], g->pl = p[1], g->pb = p[2], g->pr = p[3];

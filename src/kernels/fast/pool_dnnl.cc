@@ -68,24 +68,8 @@ Status pool_geometry(const KernelContext& ctx, const Tensor& x, bool max, bool h
   const std::string& ap = auto_pad.value();
   for (int i = 0; i < 2; ++i) {
     const int64_t dk = (k[i] - 1) * d[i] + 1;
-    if (ap == "NOTSET") {
-      const int64_t span = in[i] + p[i] + p[i + 2] - dk;
-      if (span < 0) return unsupported("dnnl:pool: kernel larger than the padded input");
-      out[i] = (ceil_mode.value() ? (span + s[i] - 1) / s[i] : span / s[i]) + 1;
-      if (ceil_mode.value() && (out[i] - 1) * s[i] >= in[i] + p[i]) --out[i];
-    } else if (ap == "VALID") {
-      if (in[i] < dk) return unsupported("dnnl:pool: kernel larger than the input");
-      out[i] = (in[i] - dk) / s[i] + 1;
-      p[i] = p[i + 2] = 0;
-    } else if (ap == "SAME_UPPER" || ap == "SAME_LOWER") {
-      out[i] = (in[i] + s[i] - 1) / s[i];
-      const int64_t total = std::max<int64_t>(0, (out[i] - 1) * s[i] + dk - in[i]);
-      const int64_t small = total / 2, large = total - total / 2;
-      p[i] = ap == "SAME_UPPER" ? small : large;
-      p[i + 2] = ap == "SAME_UPPER" ? large : small;
-    } else {
-      return unsupported("dnnl:pool: invalid auto_pad");
-    }
+    QDIFF_RETURN_IF_ERROR(dnnl_detail::auto_pad_dim(
+        "dnnl:pool", ap, in[i], dk, s[i], ceil_mode.value() != 0, &p[i], &p[i + 2], &out[i]));
     // Express the output size as oneDNN's floor formula with (possibly) extended end padding.
     const int64_t end_pad = std::max(p[i + 2], (out[i] - 1) * s[i] + dk - in[i] - p[i]);
     if ((in[i] + p[i] + end_pad - dk) / s[i] + 1 != out[i])
