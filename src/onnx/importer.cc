@@ -291,7 +291,7 @@ Result<ImportedModel> import_model_from_bytes(const std::string& bytes, const fs
   if (options.run_checker && libonnx_knows) {
     try {
       if (has_external_data(model.graph()))
-        ::onnx::checker::check_model((base_dir / display_name).string());
+        ::onnx::checker::check_model((base_dir / fs::path(display_name).filename()).string());
       else
         ::onnx::checker::check_model(model);
     } catch (const std::exception& e) {
@@ -319,14 +319,8 @@ Result<ImportedModel> import_model(const fs::path& path, const ImportOptions& op
   if (!in) return io_error(path.string() + ": cannot open model file");
   std::ostringstream ss;
   ss << in.rdbuf();
-  auto r = import_model_from_bytes(ss.str(), path.parent_path(), path.filename().string(), options);
-  if (!r.ok()) {
-    // Report the path the user gave, not just the file name.
-    std::string msg = r.status().message();
-    const std::string name = path.filename().string();
-    if (msg.rfind(name, 0) == 0) msg = path.string() + msg.substr(name.size());
-    return Status(r.status().code(), msg);
-  }
+  auto r = import_model_from_bytes(ss.str(), path.parent_path(), path.string(), options);
+  if (!r.ok()) return r.status();
   r->path = path;
   return r;
 }

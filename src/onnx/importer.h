@@ -30,7 +30,8 @@ struct ImportedModel {
 
 Result<ImportedModel> import_model(const std::filesystem::path& path,
                                    const ImportOptions& options = {});
-// Same, from bytes in memory; `base_dir` resolves external data files.
+// Same, from bytes in memory; `base_dir` resolves external data files; `display_name` (the
+// file's path) starts every error message.
 Result<ImportedModel> import_model_from_bytes(const std::string& bytes,
                                               const std::filesystem::path& base_dir,
                                               const std::string& display_name,

@@ -27,6 +27,8 @@ class DumpWriter : public Observer {
   Status observe(ir::ValueId id, const Tensor& value) override;
   // Writes manifest.json; call after every sample has run.
   Status finish(const std::string& model_path, const std::string& mode);
+  // Tensors written so far.
+  size_t tensor_count() const { return order_.size(); }
 
  private:
   struct Entry {

@@ -108,14 +108,7 @@ Status run_run(const RunCommandOptions& o) {
   if (dump) {
     QDIFF_RETURN_IF_ERROR(dump->finish(o.model, o.mode));
     std::printf("  dump: %s/manifest.json (%zu tensors)\n", o.dump_dir.c_str(),
-                selection.empty() ? g.inputs.size() +
-                                        [&] {
-                                          size_t n = 0;
-                                          for (const auto& node : g.nodes())
-                                            n += node.outputs.size();
-                                          return n;
-                                        }()
-                                  : selection.size());
+                dump->tensor_count());
   }
   return Status();
 }
