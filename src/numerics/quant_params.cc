@@ -14,9 +14,11 @@ int32_t symmetric_zero_point(int32_t qmin, int32_t qmax) {
   return rounding_shift_right(qmin + qmax, 1, RoundingMode::kHalfToEven);
 }
 
-Status check_format(int bits, bool symmetric, bool narrow_range) {
-  if (bits < 2 || bits > 16) {
-    return invalid_argument("quantization bits must be in [2, 16], got " + std::to_string(bits));
+Status check_format(int bits, bool is_signed, bool symmetric, bool narrow_range) {
+  if ((bits < 2 || bits > 16) && !(bits == 32 && is_signed)) {
+    return invalid_argument(
+        "quantization bits must be in [2, 16] (or 32 signed, for biases), got " +
+        std::to_string(bits));
   }
   if (narrow_range && !symmetric) {
     return invalid_argument("narrow_range is only supported with symmetric quantization");
@@ -27,19 +29,20 @@ Status check_format(int bits, bool symmetric, bool narrow_range) {
 }  // namespace
 
 int32_t QuantParams::qmin() const {
-  QDIFF_ASSERT(bits >= 1 && bits <= 31, "QuantParams::qmin: bits out of range");
+  QDIFF_ASSERT(bits >= 1 && bits <= 32, "QuantParams::qmin: bits out of range");
   const int32_t base = is_signed ? -static_cast<int32_t>(int64_t{1} << (bits - 1)) : 0;
   return narrow_range ? base + 1 : base;
 }
 
 int32_t QuantParams::qmax() const {
-  QDIFF_ASSERT(bits >= 1 && bits <= 31, "QuantParams::qmax: bits out of range");
+  QDIFF_ASSERT(bits >= 1 && (bits <= 31 || (bits == 32 && is_signed)),
+               "QuantParams::qmax: bits out of range");
   return is_signed ? static_cast<int32_t>((int64_t{1} << (bits - 1)) - 1)
                    : static_cast<int32_t>((int64_t{1} << bits) - 1);
 }
 
 Status QuantParams::validate() const {
-  QDIFF_RETURN_IF_ERROR(check_format(bits, symmetric, narrow_range));
+  QDIFF_RETURN_IF_ERROR(check_format(bits, is_signed, symmetric, narrow_range));
   if (axis < -1) {
     return invalid_argument("quantization axis must be -1 (per-tensor) or >= 0, got " +
                             std::to_string(axis));
@@ -80,7 +83,7 @@ Status QuantParams::validate() const {
 
 Result<QuantParams> choose_params(float min, float max, int bits, bool is_signed, bool symmetric,
                                   bool narrow_range) {
-  QDIFF_RETURN_IF_ERROR(check_format(bits, symmetric, narrow_range));
+  QDIFF_RETURN_IF_ERROR(check_format(bits, is_signed, symmetric, narrow_range));
   if (!std::isfinite(min) || !std::isfinite(max)) {
     return invalid_argument("cannot choose quantization parameters for a non-finite range [" +
                             std::to_string(min) + ", " + std::to_string(max) + "]");

@@ -11,7 +11,7 @@
 namespace qdiff {
 
 struct QuantParams {
-  int bits = 8;
+  int bits = 8;  // 2..16; 32 (signed) for int32 biases
   bool is_signed = true;
   // Symmetric: the zero point sits in the middle of [qmin, qmax]: 0 when signed, rhe((qmin+qmax)/2)
   // when unsigned (128 for uint8), following ORT's compute_scale_zp.
@@ -28,6 +28,7 @@ struct QuantParams {
   bool per_channel() const { return axis >= 0; }
   // Checks the invariants above; messages name the offending field and channel.
   Status validate() const;
+  bool operator==(const QuantParams&) const = default;
 };
 
 // Chooses scale and zero point from an observed float range, following ONNX Runtime's

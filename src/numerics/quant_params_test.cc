@@ -67,9 +67,20 @@ TEST(QuantParams, ValidateAcceptsGoodParams) {
 
 TEST(QuantParams, ValidateMessages) {
   EXPECT_TRUE(fails_with(per_tensor(1, true, false, false, 1, 0).validate(),
-                         "quantization bits must be in [2, 16], got 1"));
-  EXPECT_TRUE(fails_with(per_tensor(17, true, false, false, 1, 0).validate(),
-                         "quantization bits must be in [2, 16], got 17"));
+                         "quantization bits must be in [2, 16] (or 32 signed, for biases), got 1"));
+  EXPECT_TRUE(
+      fails_with(per_tensor(17, true, false, false, 1, 0).validate(),
+                 "quantization bits must be in [2, 16] (or 32 signed, for biases), got 17"));
+  EXPECT_TRUE(
+      fails_with(per_tensor(32, false, false, false, 1, 0).validate(),
+                 "quantization bits must be in [2, 16] (or 32 signed, for biases), got 32"));
+  const QuantParams bias = per_tensor(32, true, false, false, 0.25f, 0);
+  EXPECT_TRUE(bias.validate().ok());
+  EXPECT_EQ(bias.qmin(), INT32_MIN);
+  EXPECT_EQ(bias.qmax(), INT32_MAX);
+  EXPECT_EQ(quantize(1e9f, bias), INT32_MAX);
+  EXPECT_EQ(quantize(-1e9f, bias), INT32_MIN);
+  EXPECT_EQ(quantize(3.125f, bias), 12);  // 12.5 -> 12 (half to even)
   EXPECT_TRUE(fails_with(per_tensor(8, true, false, true, 1, 0).validate(),
                          "narrow_range is only supported with symmetric quantization"));
   EXPECT_TRUE(fails_with(per_tensor(8, true, false, false, 0.0f, 0).validate(),
