@@ -65,6 +65,7 @@ json tensor_to_json(const TensorPlan& t) {
   o["scale"] = std::move(scales);
   o["zero_point"] = t.params.zero_points;
   o["rounding"] = std::string(rounding_mode_name(t.rounding));
+  if (t.dynamic) o["dynamic"] = true;
   if (!t.source.empty()) o["source"] = t.source;
   return o;
 }
@@ -140,6 +141,9 @@ Result<TensorPlan> tensor_from_json(const json& o, const std::string& where_in) 
   auto mode = parse_rounding_mode(rounding);
   if (!mode.ok()) return invalid_argument(where + ": " + mode.status().message());
   t.rounding = mode.value();
+  QDIFF_ASSIGN_OR_RETURN(t.dynamic, get_or<bool>(o, "dynamic", where, false));
+  if (t.dynamic && (t.role != Role::kActivation || p.per_channel()))
+    return invalid_argument(where + ": only a per-tensor activation can be dynamic");
   QDIFF_ASSIGN_OR_RETURN(t.source, get_or<std::string>(o, "source", where, ""));
   return t;
 }

@@ -36,6 +36,11 @@ struct TensorPlan {
   Role role = Role::kActivation;
   QuantParams params;  // validated; per-channel when params.axis >= 0
   RoundingMode rounding = RoundingMode::kHalfToEven;
+  // Dynamic quantization (ONNX DynamicQuantizeLinear, as ORT's dynamic quantizer and ConvInteger
+  // models use it): scale and zero point are computed from each value as it is produced
+  // (uint8, range [min(x, 0), max(x, 0)], scale = range / 255, zp = sat(rhe(-min / scale))).
+  // `params` then holds only the format (bits, signedness) and placeholder scale 1 / zp 0.
+  bool dynamic = false;
   // Where the parameters came from, for the reader: "minmax", "percentile(99.99)",
   // "qdq:conv1_out_QuantizeLinear", "encodings"... Not used by any computation.
   std::string source;

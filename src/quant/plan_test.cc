@@ -28,6 +28,7 @@ QuantPlan sample_plan() {
   p.model = "m.onnx";
   p.origin = "test";
   p.tensors.push_back(act("x", 0.0123456789f, 128));
+  p.tensors.back().dynamic = true;
   TensorPlan w;
   w.name = "w";
   w.role = Role::kWeight;
