@@ -74,10 +74,11 @@ Result<TensorPlan> tensor_from_json(const json& o, const std::string& where_in) 
   if (!o.is_object()) return invalid_argument(where_in + ": a tensor entry must be an object");
   QDIFF_ASSIGN_OR_RETURN(std::string name, get<std::string>(o, "name", where_in));
   const std::string where = where_in + ": tensor '" + name + "'";
-  QDIFF_RETURN_IF_ERROR(check_fields(o,
-                                     {"name", "role", "bits", "signed", "symmetric", "narrow_range",
-                                      "axis", "scale", "zero_point", "rounding", "source"},
-                                     where));
+  QDIFF_RETURN_IF_ERROR(
+      check_fields(o,
+                   {"name", "role", "bits", "signed", "symmetric", "narrow_range", "axis", "scale",
+                    "zero_point", "rounding", "dynamic", "source"},
+                   where));
   TensorPlan t;
   t.name = name;
   QDIFF_ASSIGN_OR_RETURN(std::string role, get_or<std::string>(o, "role", where, "activation"));
