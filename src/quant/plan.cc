@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "runtime/model_info.h"
+
 namespace qdiff::quant {
 namespace {
 
@@ -285,13 +287,15 @@ Status check_plan(const QuantPlan& plan, const ir::Graph& graph) {
     auto id = graph.find_value(t.name);
     if (!id) return invalid_argument(where + ": the model has no tensor of that name");
     const ir::Value& v = graph.value(*id);
-    const bool is_init = v.initializer.has_value();
+    // Weights are initializers or Constant node outputs (exporters write both).
+    const std::optional<Tensor> constant = runtime::constant_value(graph, *id);
+    const bool is_init = constant.has_value();
     if (t.role != Role::kActivation && !is_init)
       return invalid_argument(where + ": a " + std::string(role_name(t.role)) +
-                              " must be an initializer of the model");
-    if (t.role == Role::kActivation && is_init)
+                              " must be a constant (initializer or Constant node) of the model");
+    if (t.role == Role::kActivation && v.initializer)
       return invalid_argument(where + ": an initializer must have role weight or bias");
-    const DType dt = is_init ? v.initializer->dtype() : v.type.dtype;
+    const DType dt = is_init ? constant->dtype() : v.type.dtype;
     if (dt != DType::kFloat32 && dt != DType::kUndefined)
       return invalid_argument(where + ": only float32 tensors can be quantized, this one is " +
                               std::string(dtype_name(dt)));
@@ -304,7 +308,7 @@ Status check_plan(const QuantPlan& plan, const ir::Graph& graph) {
     if (t.params.axis >= 0) {
       std::optional<Shape> shape;
       if (is_init)
-        shape = v.initializer->shape();
+        shape = constant->shape();
       else if (v.type.fully_known())
         shape = v.type.shape();
       if (shape) {

@@ -22,8 +22,10 @@ namespace qdiff::quant {
 
 enum class Role : uint8_t {
   kActivation,  // produced by a node or a graph input: quantized as it is produced
-  kWeight,      // an initializer read as a weight (Conv W, Gemm B, MatMul constant operand...)
-  kBias,        // an initializer read as a bias: int32 with scale = s_in * s_w, zero point 0
+  // A constant (initializer or Constant node output) read as a weight (Conv W, Gemm B, MatMul
+  // constant operand...).
+  kWeight,
+  kBias,  // a constant read as a bias: int32 with scale = s_in * s_w, zero point 0
 };
 std::string_view role_name(Role r);  // "activation", "weight", "bias"
 
@@ -79,10 +81,10 @@ Result<QuantPlan> load_plan(const std::filesystem::path& path);
 Status save_plan(const QuantPlan& plan, const std::filesystem::path& path);
 
 // Checks a plan against the float graph it will run on: every tensor and node name exists;
-// weights and biases are float initializers; an activation is a float tensor that is a graph
-// input or a node output; per-channel axes are in range and scale counts match the channel
-// dimension (when the shape is known); parameters valid (QuantParams::validate). Errors name
-// the tensor or node.
+// weights and biases are float constants (initializers or Constant node outputs); an activation is
+// a float tensor that is a graph input or a node output; per-channel axes are in range and scale
+// counts match the channel dimension (when the shape is known); parameters valid
+// (QuantParams::validate). Errors name the tensor or node.
 Status check_plan(const QuantPlan& plan, const ir::Graph& graph);
 
 // The int32 bias parameters ONNX Runtime's quantizer uses for a bias read by a node whose data

@@ -147,12 +147,14 @@ void Interpreter::plan_fusion() {
   }
 }
 
-const std::vector<int64_t>& Interpreter::fusion_plan(const Observer* observer) {
+const std::vector<int64_t>& Interpreter::fusion_plan(const Observer* observer,
+                                                     const ValueTransform* transform) {
   std::vector<bool> key;
-  for (size_t i = 0; i < fuse_candidate_.size(); ++i)
-    if (fuse_candidate_[i] >= 0)
-      key.push_back(observer &&
-                    observer->wants(graph_.node(static_cast<ir::NodeId>(i)).outputs[0]));
+  for (size_t i = 0; i < fuse_candidate_.size(); ++i) {
+    if (fuse_candidate_[i] < 0) continue;
+    const ir::ValueId v = graph_.node(static_cast<ir::NodeId>(i)).outputs[0];
+    key.push_back((observer && observer->wants(v)) || (transform && transform->applies(v)));
+  }
   if (fuse_plan_valid_ && key == fuse_plan_key_) return fuse_plan_;
   fuse_plan_.assign(graph_.num_nodes(), -1);
   size_t k = 0;
@@ -168,7 +170,8 @@ Status Interpreter::check_input(size_t index, const Tensor& t) const {
   return check_tensor_type("input '" + v.name + "'", v.type, t);
 }
 
-Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Observer* observer) {
+Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Observer* observer,
+                                             ValueTransform* transform) {
   if (inputs.size() != graph_.inputs.size())
     return invalid_argument("the model has " + std::to_string(graph_.inputs.size()) +
                             " inputs, got " + std::to_string(inputs.size()));
@@ -181,12 +184,15 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     values[id] = inputs[i];
     if (options_.round_float16 && graph_.value(id).float16_in_model)
       values[id] = values[id].cast(DType::kFloat16).cast(DType::kFloat32);
+    if (transform && transform->applies(id)) {
+      QDIFF_ASSIGN_OR_RETURN(values[id], transform->apply(id, values[id]));
+    }
     if (observer && observer->wants(id)) QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id]));
   }
 
   // Per node, this run: the activation fused into it (-1 none), and whether a fused Conv ran
   // (so its activation node only hands out the value the Conv produced).
-  const std::vector<int64_t>& fuse = fusion_plan(observer);
+  const std::vector<int64_t>& fuse = fusion_plan(observer, transform);
   std::vector<bool> done_by_fusion(graph_.num_nodes(), false);
 
   std::vector<const Tensor*> node_inputs;
@@ -214,6 +220,9 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
       if (options_.round_float16 && graph_.value(id).float16_in_model &&
           values[id].dtype() == DType::kFloat32)
         values[id] = values[id].to_plain().cast(DType::kFloat16).cast(DType::kFloat32);
+      if (transform && transform->applies(id)) {
+        QDIFF_ASSIGN_OR_RETURN(values[id], transform->apply(id, values[id].to_plain()));
+      }
       if (observer && observer->wants(id))
         QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id].to_plain()));
       if (last_use_[id] < 0 && !is_output_[id]) values[id] = Tensor();
@@ -281,6 +290,9 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
       if (options_.round_float16 && graph_.value(id).float16_in_model &&
           values[id].dtype() == DType::kFloat32)
         values[id] = values[id].to_plain().cast(DType::kFloat16).cast(DType::kFloat32);
+      if (transform && transform->applies(id)) {
+        QDIFF_ASSIGN_OR_RETURN(values[id], transform->apply(id, values[id].to_plain()));
+      }
       if (observer && observer->wants(id))
         QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id].to_plain()));
       if (last_use_[id] < 0 && !is_output_[id]) values[id] = Tensor();  // nobody reads it

@@ -41,8 +41,10 @@ class Interpreter {
   static Result<std::unique_ptr<Interpreter>> create(const ir::Graph& graph, RunOptions options);
 
   // Runs one sample: one tensor per graph input (graph.inputs order), checked against the
-  // declared dtypes and shapes. Returns the graph outputs in order.
-  Result<std::vector<Tensor>> run(std::span<const Tensor> inputs, Observer* observer = nullptr);
+  // declared dtypes and shapes. Returns the graph outputs in order. `transform`, when given,
+  // replaces the values it applies to as they are produced (graph inputs included).
+  Result<std::vector<Tensor>> run(std::span<const Tensor> inputs, Observer* observer = nullptr,
+                                  ValueTransform* transform = nullptr);
 
   const ir::Graph& graph() const { return graph_; }
   // Per node: the kernel that ran last ("dnnl:conv", "ref:Conv"), empty before the first run.
@@ -61,7 +63,8 @@ class Interpreter {
   Status check_input(size_t index, const Tensor& t) const;
   void plan_fusion();
   // The fusion plan for this run's observer: per node, the activation node fused into it or -1.
-  const std::vector<int64_t>& fusion_plan(const Observer* observer);
+  const std::vector<int64_t>& fusion_plan(const Observer* observer,
+                                          const ValueTransform* transform);
 
   const ir::Graph& graph_;
   RunOptions options_;

@@ -24,6 +24,18 @@ class Observer {
   virtual Status observe(ir::ValueId id, const Tensor& value) = 0;
 };
 
+// Changes values as they are produced, before any observer or reader sees them: the fake-quant
+// world quantizes-dequantizes the tensors its plan names. A transformed value is never fused
+// away (its producer always hands it out).
+class ValueTransform {
+ public:
+  virtual ~ValueTransform() = default;
+  virtual bool applies(ir::ValueId id) const = 0;
+  // Returns the value readers see instead of `value` (plain, same shape). A non-OK status stops
+  // the run.
+  virtual Result<Tensor> apply(ir::ValueId id, const Tensor& value) = 0;
+};
+
 // Streaming statistics per value over all runs: O(1) memory per value, keeps no tensor.
 struct TensorStats {
   int64_t count = 0;  // finite elements seen

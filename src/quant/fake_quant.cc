@@ -1,0 +1,103 @@
+#include "quant/fake_quant.h"
+
+#include <cmath>
+#include <string>
+
+#include "runtime/model_info.h"
+
+namespace qdiff::quant {
+
+Result<Tensor> fake_quantize(const Tensor& x_in, const QuantParams& p, RoundingMode mode) {
+  if (x_in.dtype() != DType::kFloat32)
+    return invalid_argument("only float32 tensors can be fake-quantized, got " +
+                            std::string(dtype_name(x_in.dtype())));
+  const Tensor x = x_in.to_plain();
+  int64_t channels = 1;
+  int64_t inner = x.numel();
+  if (p.per_channel()) {
+    if (p.axis >= x.rank())
+      return invalid_argument("quantization axis " + std::to_string(p.axis) +
+                              " is out of range for shape " + shape_to_string(x.shape()));
+    channels = x.dim(p.axis);
+    inner = 1;
+    for (int64_t d = p.axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  }
+  if (static_cast<size_t>(channels) != p.scales.size())
+    return invalid_argument(std::to_string(p.scales.size()) + " scales for " +
+                            std::to_string(channels) + " channels of shape " +
+                            shape_to_string(x.shape()));
+  QDIFF_ASSIGN_OR_RETURN(Tensor out, Tensor::create_for_overwrite(DType::kFloat32, x.shape()));
+  const float* src = x.data<float>();
+  float* dst = out.mutable_data<float>();
+  const int32_t qmin = p.qmin();
+  const int32_t qmax = p.qmax();
+  const int64_t n = x.numel();
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t c = static_cast<size_t>((i / inner) % channels);
+    dst[i] = fake_quant(src[i], p.scales[c], p.zero_points[c], qmin, qmax, mode);
+  }
+  return out;
+}
+
+QuantParams dynamic_params(const Tensor& x_in) {
+  const Tensor x = x_in.to_plain();
+  float lo = 0.0f;
+  float hi = 0.0f;
+  for (float v : x.values<float>()) {
+    if (std::isnan(v)) continue;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  QuantParams p;
+  p.bits = 8;
+  p.is_signed = false;
+  // ONNX DynamicQuantizeLinear: float32 arithmetic throughout.
+  const float scale = (hi - lo) / 255.0f;
+  if (!(scale > 0.0f) || !std::isfinite(scale)) {
+    p.scales = {1.0f};
+    p.zero_points = {0};
+    return p;
+  }
+  p.scales = {scale};
+  p.zero_points = {static_cast<int32_t>(
+      std::min(255.0f, std::max(0.0f, round_float(0.0f - lo / scale, RoundingMode::kHalfToEven))))};
+  return p;
+}
+
+Result<Tensor> FakeQuantWorld::Transform::apply(ir::ValueId id, const Tensor& value) {
+  const TensorPlan& t = *entries[id];
+  auto r = fake_quantize(value, t.dynamic ? dynamic_params(value) : t.params, t.rounding);
+  if (!r.ok()) return r.status().with_context("fake-quant of tensor '" + t.name + "'");
+  return r;
+}
+
+Result<std::unique_ptr<FakeQuantWorld>> FakeQuantWorld::create(const ir::Graph& graph,
+                                                               const QuantPlan& plan) {
+  QDIFF_RETURN_IF_ERROR(check_plan(plan, graph));
+  std::unique_ptr<FakeQuantWorld> w(new FakeQuantWorld());
+  w->plan_ = plan;
+  w->graph_ = graph;
+  w->transform_.entries.assign(graph.num_values(), nullptr);
+  w->transform_.graph = &w->graph_;
+  for (const TensorPlan& t : w->plan_.tensors) {
+    const ir::ValueId id = *graph.find_value(t.name);  // check_plan found it
+    if (t.role == Role::kActivation) {
+      w->transform_.entries[id] = &t;
+      continue;
+    }
+    // Weights and biases: fake-quantized once, in the world's copy of the graph.
+    const std::optional<Tensor> c = runtime::constant_value(graph, id);
+    QDIFF_ASSERT(c.has_value(), "check_plan let a non-constant weight through");
+    auto fq = fake_quantize(*c, t.params, t.rounding);
+    if (!fq.ok()) return fq.status().with_context("plan tensor '" + t.name + "'");
+    ir::Value& v = w->graph_.value(id);
+    if (v.initializer) {
+      v.initializer = std::move(fq).value();
+    } else {
+      w->graph_.node(v.producer).attributes.set("value", AttributeValue(std::move(fq).value()));
+    }
+  }
+  return w;
+}
+
+}  // namespace qdiff::quant
