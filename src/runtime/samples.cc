@@ -51,7 +51,8 @@ Status load_one(const ir::Value& input, const fs::path& file, std::vector<std::s
 
 }  // namespace
 
-Result<Samples> load_samples(const ir::Graph& graph, const std::vector<std::string>& specs) {
+Result<SampleReader> SampleReader::open(const ir::Graph& graph,
+                                        const std::vector<std::string>& specs) {
   if (graph.inputs.empty()) return invalid_argument("the model has no inputs");
   std::map<std::string, std::string> by_input;
   for (const std::string& spec : specs) {
@@ -69,7 +70,8 @@ Result<Samples> load_samples(const ir::Graph& graph, const std::vector<std::stri
     if (!by_input.emplace(name, path).second)
       return invalid_argument("input '" + name + "' is given twice");
   }
-  Samples samples;
+  SampleReader r;
+  r.graph_ = &graph;
   for (size_t k = 0; k < graph.inputs.size(); ++k) {
     const ir::Value& input = graph.value(graph.inputs[k]);
     auto it = by_input.find(input.name);
@@ -77,30 +79,67 @@ Result<Samples> load_samples(const ir::Graph& graph, const std::vector<std::stri
       return invalid_argument("no data for model input '" + input.name + "'");
     const fs::path path = it->second;
     by_input.erase(it);
-    std::vector<std::string> names;
-    std::vector<Tensor> tensors;
+    std::vector<fs::path> files;
     if (fs::is_directory(path)) {
-      std::vector<fs::path> files;
       for (const auto& e : fs::directory_iterator(path))
         if (e.path().extension() == ".npy") files.push_back(e.path());
       std::sort(files.begin(), files.end());
       if (files.empty()) return invalid_argument(path.string() + ": no .npy files in directory");
-      for (const fs::path& f : files) QDIFF_RETURN_IF_ERROR(load_one(input, f, &names, &tensors));
     } else {
-      QDIFF_RETURN_IF_ERROR(load_one(input, path, &names, &tensors));
+      files.push_back(path);
     }
-    if (k == 0) {
-      samples.names = names;
-      samples.inputs.resize(tensors.size());
-    } else if (tensors.size() != samples.inputs.size()) {
-      return invalid_argument("input '" + input.name + "' has " + std::to_string(tensors.size()) +
-                              " samples, but the first input has " +
-                              std::to_string(samples.inputs.size()));
-    }
-    for (size_t i = 0; i < tensors.size(); ++i) samples.inputs[i].push_back(std::move(tensors[i]));
+    r.files_.push_back(std::move(files));
   }
   if (!by_input.empty())
     return invalid_argument("the model has no input named '" + by_input.begin()->first + "'");
+  r.cursors_.resize(r.files_.size());
+  return r;
+}
+
+Result<bool> SampleReader::next(std::vector<Tensor>* inputs, std::string* name) {
+  inputs->clear();
+  size_t ended = 0;
+  for (size_t k = 0; k < cursors_.size(); ++k) {
+    Cursor& c = cursors_[k];
+    while (c.row >= c.rows.size() && c.file < files_[k].size()) {
+      c.rows.clear();
+      c.names.clear();
+      c.row = 0;
+      QDIFF_RETURN_IF_ERROR(
+          load_one(graph_->value(graph_->inputs[k]), files_[k][c.file++], &c.names, &c.rows));
+    }
+    if (c.row >= c.rows.size()) {
+      ++ended;
+      continue;
+    }
+    if (k == 0) *name = c.names[c.row];
+    inputs->push_back(std::move(c.rows[c.row++]));
+  }
+  if (ended == cursors_.size()) return false;
+  if (ended != 0) {
+    std::string short_inputs;
+    for (size_t k = 0; k < cursors_.size(); ++k)
+      if (cursors_[k].row >= cursors_[k].rows.size() && cursors_[k].file >= files_[k].size())
+        short_inputs +=
+            (short_inputs.empty() ? "'" : ", '") + graph_->value(graph_->inputs[k]).name + "'";
+    return invalid_argument("input " + short_inputs + " has only " + std::to_string(count_) +
+                            " samples; the model's other inputs have more");
+  }
+  ++count_;
+  return true;
+}
+
+Result<Samples> load_samples(const ir::Graph& graph, const std::vector<std::string>& specs) {
+  QDIFF_ASSIGN_OR_RETURN(SampleReader reader, SampleReader::open(graph, specs));
+  Samples samples;
+  std::vector<Tensor> inputs;
+  std::string name;
+  while (true) {
+    QDIFF_ASSIGN_OR_RETURN(bool more, reader.next(&inputs, &name));
+    if (!more) break;
+    samples.names.push_back(name);
+    samples.inputs.push_back(inputs);
+  }
   return samples;
 }
 

@@ -3,6 +3,7 @@
 // .npy files (sorted by name).
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -20,5 +21,29 @@ struct Samples {
 // the same number of samples. float16 data is accepted for float32 inputs (converted exactly);
 // any other dtype or shape mismatch is an error naming the file and the input.
 Result<Samples> load_samples(const ir::Graph& graph, const std::vector<std::string>& specs);
+
+// The same samples, read one at a time: memory holds one file per input (a stacked file is
+// read whole), so any number of samples streams through.
+class SampleReader {
+ public:
+  static Result<SampleReader> open(const ir::Graph& graph, const std::vector<std::string>& specs);
+  // The next sample (one tensor per graph input) into *inputs and its name; false at the end.
+  // Inputs running out at different points is an error.
+  Result<bool> next(std::vector<Tensor>* inputs, std::string* name);
+  size_t files() const { return files_.empty() ? 0 : files_[0].size(); }  // of the first input
+  size_t files_read() const { return cursors_.empty() ? 0 : cursors_[0].file; }
+
+ private:
+  struct Cursor {
+    size_t file = 0;  // next file to read
+    std::vector<Tensor> rows;
+    std::vector<std::string> names;
+    size_t row = 0;
+  };
+  const ir::Graph* graph_ = nullptr;
+  std::vector<std::vector<std::filesystem::path>> files_;  // per graph input
+  std::vector<Cursor> cursors_;
+  size_t count_ = 0;  // samples returned
+};
 
 }  // namespace qdiff::runtime

@@ -1,0 +1,123 @@
+#include "quant/planner.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "runtime/graph_builder_test_util.h"
+
+namespace qdiff::quant {
+namespace {
+
+using runtime::graph_testing::GraphBuilder;
+using runtime::graph_testing::random_f32;
+
+// x -> Conv(w, b) -> Relu -> r -> Reshape -> s -> Add(s, s) -> a -> Sigmoid -> y
+struct TestGraph {
+  ir::Graph g;
+  ir::ValueId x, w, b, c, r, s, a, y;
+  Tensor wt;
+  TestGraph() {
+    std::mt19937 rng(3);
+    GraphBuilder bld(g);
+    x = bld.value("x");
+    g.value(x).type.dtype = DType::kFloat32;
+    g.inputs.push_back(x);
+    wt = random_f32(rng, {2, 1, 1, 1});
+    float* d = wt.mutable_data<float>();
+    d[0] = 0.5f, d[1] = -2.0f;
+    w = bld.value("w", wt);
+    b = bld.value("b", Tensor::from_vector<float>({2}, {0.1f, -0.2f}));
+    c = bld.value("c");
+    r = bld.value("r");
+    const ir::ValueId shape = bld.value("shape", Tensor::from_vector<int64_t>({2}, {1, -1}));
+    s = bld.value("s");
+    a = bld.value("a");
+    y = bld.value("y");
+    bld.node("conv", ir::OpKind::kConv, {x, w, b}, c);
+    bld.node("relu", ir::OpKind::kRelu, {c}, r);
+    bld.node("reshape", ir::OpKind::kReshape, {r, shape}, s);
+    bld.node("add", ir::OpKind::kAdd, {s, s}, a);
+    bld.node("sigmoid", ir::OpKind::kSigmoid, {a}, y);
+    g.outputs.push_back(y);
+  }
+};
+
+TEST(Planner, StructureUnitsSharingWeightsBiases) {
+  TestGraph t;
+  auto st = plan_structure(t.g);
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  // Conv+Relu is one unit; Add+Sigmoid is not (only Relu/Clip fuse into Add).
+  EXPECT_EQ(st.value().nodes[1].unit, "conv");
+  EXPECT_EQ(st.value().nodes[4].unit, "sigmoid");
+  std::map<std::string, PlannedTensor> by_name;
+  for (const PlannedTensor& p : st.value().tensors) by_name[t.g.value(p.value).name] = p;
+  EXPECT_EQ(by_name.count("c"), 0u);  // inside the unit
+  EXPECT_EQ(by_name.count("shape"), 0u);
+  EXPECT_EQ(by_name.at("x").kind, TensorKind::kObserved);
+  EXPECT_EQ(by_name.at("w").kind, TensorKind::kWeight);
+  EXPECT_EQ(by_name.at("w").axis, 0);
+  EXPECT_EQ(by_name.at("b").kind, TensorKind::kBias);
+  EXPECT_EQ(by_name.at("r").kind, TensorKind::kObserved);
+  EXPECT_EQ(by_name.at("s").kind, TensorKind::kShared);
+  EXPECT_EQ(by_name.at("s").source, t.r);
+  EXPECT_EQ(by_name.at("a").kind, TensorKind::kObserved);
+  EXPECT_EQ(by_name.at("y").kind, TensorKind::kObserved);
+  EXPECT_EQ(st.value().observed(), (std::vector<ir::ValueId>{t.x, t.r, t.a, t.y}));
+}
+
+TEST(Planner, FloatAndInt16Precision) {
+  TestGraph t;
+  // The float Sigmoid's output is read by no integer node: not quantized. The int16 Add makes
+  // its inputs and output 16-bit.
+  auto st = plan_structure(t.g, {{"sigmoid", Precision::kFloat}, {"add", Precision::kInt16}});
+  ASSERT_TRUE(st.ok());
+  std::map<std::string, PlannedTensor> by_name;
+  for (const PlannedTensor& p : st.value().tensors) by_name[t.g.value(p.value).name] = p;
+  EXPECT_EQ(by_name.count("y"), 0u);
+  EXPECT_EQ(by_name.at("a").bits, 16);
+  EXPECT_EQ(by_name.at("s").bits, 16);
+  // r is 8-bit (conv unit is int8) but s is read by the int16 Add: s gets its own range.
+  EXPECT_EQ(by_name.at("s").kind, TensorKind::kObserved);
+  EXPECT_EQ(by_name.at("r").bits, 8);
+  EXPECT_FALSE(plan_structure(t.g, {{"nope", Precision::kFloat}}).ok());
+}
+
+TEST(Planner, MakePlanDerivesParameters) {
+  TestGraph t;
+  auto st = plan_structure(t.g).value();
+  auto scheme = scheme_for_target("ort-cpu").value();
+  std::map<ir::ValueId, std::pair<float, float>> ranges = {
+      {t.x, {-1.0f, 1.0f}}, {t.r, {0.0f, 2.55f}}, {t.a, {0.0f, 5.1f}}, {t.y, {0.0f, 1.0f}}};
+  auto plan = make_plan(t.g, st, scheme, ranges, "minmax");
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  const QuantPlan& p = plan.value();
+  EXPECT_TRUE(check_plan(p, t.g).ok()) << check_plan(p, t.g).message();
+  // x: uint8 asymmetric over [-1, 1]: scale 2/255, zp rhe(0 + 1 / (2/255)) = rhe(127.5) = 128.
+  EXPECT_EQ(p.find("x")->params.scales[0], static_cast<float>(2.0 / 255.0));
+  EXPECT_EQ(p.find("x")->params.zero_points[0], 128);
+  // w per channel, int8 symmetric (ORT): scale = 2 * absmax / 255.
+  EXPECT_EQ(p.find("w")->params.scales,
+            (std::vector<float>{static_cast<float>(1.0 / 255.0), static_cast<float>(4.0 / 255.0)}));
+  // bias: f32(s_x * s_w[c]).
+  EXPECT_EQ(p.find("b")->params.scales[1],
+            static_cast<float>(2.0 / 255.0) * static_cast<float>(4.0 / 255.0));
+  EXPECT_EQ(p.find("s")->params, p.find("r")->params);
+  EXPECT_EQ(p.find("s")->source, "shared:r");
+  ranges.erase(t.a);
+  EXPECT_NE(make_plan(t.g, st, scheme, ranges, "minmax").status().message().find("'a'"),
+            std::string::npos);
+  scheme.per_channel_weights = false;
+  ranges[t.a] = {0.0f, 1.0f};
+  auto pt = make_plan(t.g, st, scheme, ranges, "minmax").value();
+  EXPECT_EQ(pt.find("w")->params.scales, (std::vector<float>{static_cast<float>(4.0 / 255.0)}));
+  EXPECT_EQ(pt.find("w")->params.axis, -1);
+}
+
+TEST(Planner, Schemes) {
+  EXPECT_TRUE(scheme_for_target("tflite-int8").value().weight.narrow_range);
+  EXPECT_NE(scheme_for_target("nope").status().message().find("ort-cpu"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qdiff::quant
