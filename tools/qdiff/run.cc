@@ -5,6 +5,8 @@
 
 #include "commands.h"
 #include "onnx/importer.h"
+#include "quant/fake_quant.h"
+#include "quant_side.h"
 #include "runtime/dump.h"
 #include "runtime/interpreter.h"
 #include "runtime/samples.h"
@@ -20,6 +22,7 @@ struct RunCommandOptions {
   std::string tensors = "all";
   std::string labels;
   std::string mode = "float";
+  QuantSideOptions quant;
   int threads = 1;
   bool reference = false;
   bool stop_on_nonfinite = false;
@@ -55,14 +58,23 @@ int64_t argmax(const Tensor& t) {
 }
 
 Status run_run(const RunCommandOptions& o) {
-  if (o.mode != "float")
-    return unsupported("--mode " + o.mode + ": only the float world runs today");
+  if (o.mode != "float" && o.mode != "fakequant")
+    return invalid_argument("--mode " + o.mode + ": expected float or fakequant");
+  if (o.mode == "float" && o.quant.given())
+    return invalid_argument("--plan, --quantized and --encodings need --mode fakequant");
   if (o.max_tensor_mb <= 0) return invalid_argument("--max-tensor-mb must be positive");
   set_tensor_byte_limit(static_cast<uint64_t>(o.max_tensor_mb) << 20);
   QDIFF_ASSIGN_OR_RETURN(onnx::ImportedModel model, onnx::import_model(o.model));
-  const ir::Graph& g = model.graph;
+  std::unique_ptr<quant::FakeQuantWorld> world;
+  if (o.mode == "fakequant") {
+    QDIFF_ASSIGN_OR_RETURN(QuantSide side, load_quant_side(model, o.quant));
+    for (const std::string& note : side.notes) std::printf("note: %s\n", note.c_str());
+    QDIFF_ASSIGN_OR_RETURN(world, quant::FakeQuantWorld::create(model.graph, side.plan));
+  }
+  const ir::Graph& g = world ? world->graph() : model.graph;
   QDIFF_ASSIGN_OR_RETURN(
       auto interp, runtime::Interpreter::create(g, {o.threads, !o.reference, o.round_float16}));
+  runtime::ValueTransform* transform = world ? world->transform() : nullptr;
   QDIFF_ASSIGN_OR_RETURN(runtime::Samples samples, runtime::load_samples(g, o.inputs));
   QDIFF_ASSIGN_OR_RETURN(std::vector<ir::ValueId> selection, select_tensors(g, o.tensors));
   std::optional<Tensor> labels;
@@ -92,7 +104,7 @@ Status run_run(const RunCommandOptions& o) {
   int64_t correct = 0;
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < samples.names.size(); ++i) {
-    auto outputs = interp->run(samples.inputs[i], &observers);
+    auto outputs = interp->run(samples.inputs[i], &observers, transform);
     if (!outputs.ok()) return outputs.status().with_context("sample " + samples.names[i]);
     if (labels && argmax((*outputs)[0]) == labels_v[i]) ++correct;
   }
@@ -132,7 +144,11 @@ void add_run_command(CLI::App& app, std::function<Status()>& run) {
       ->default_val("all");
   cmd->add_option("--labels", o->labels,
                   "Integer class labels (.npy, one per sample): report top-1 of the first output");
-  cmd->add_option("--mode", o->mode, "Numeric world: float")->default_val("float");
+  cmd->add_option("--mode", o->mode,
+                  "Numeric world: float, or fakequant (float kernels, every tensor the plan "
+                  "quantizes quantized-dequantized)")
+      ->default_val("float");
+  add_quant_side_options(*cmd, o->quant);
   cmd->add_option("--threads", o->threads, "Threads (results do not depend on it)")
       ->default_val(1)
       ->check(CLI::Range(1, 256));

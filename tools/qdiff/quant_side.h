@@ -1,0 +1,34 @@
+// The quantized side of a comparison, however the user describes it: a plan JSON, a quantized
+// ONNX model (QDQ, QLinear or ConvInteger), or an encodings JSON over the float model. Each
+// becomes a QuantPlan over the float model's tensor names.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "onnx/importer.h"
+#include "quant/plan.h"
+#include "support/status.h"
+
+namespace qdiff::cli {
+
+struct QuantSideOptions {
+  std::string plan;
+  std::string quantized;
+  std::string encodings;
+  bool given() const { return !plan.empty() || !quantized.empty() || !encodings.empty(); }
+};
+
+struct QuantSide {
+  quant::QuantPlan plan;
+  std::vector<std::string> notes;
+};
+
+void add_quant_side_options(CLI::App& cmd, QuantSideOptions& o);
+// Exactly one of the options must be set; errors name the file.
+Result<QuantSide> load_quant_side(const onnx::ImportedModel& float_model,
+                                  const QuantSideOptions& o);
+
+}  // namespace qdiff::cli
