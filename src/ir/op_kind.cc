@@ -19,6 +19,10 @@ std::string_view op_kind_name(OpKind kind) {
 }
 
 std::optional<OpKind> op_kind_from_onnx(std::string_view domain, std::string_view op_type) {
+  // ONNX Runtime's com.microsoft QuantizeLinear / DequantizeLinear (16-bit types below opset
+  // 21) have the default-domain semantics, per-axis included.
+  if (domain == "com.microsoft" && (op_type == "QuantizeLinear" || op_type == "DequantizeLinear"))
+    domain = "";
   if (!domain.empty() && domain != "ai.onnx") return std::nullopt;
   // ops.def is alphabetical (a test checks it), so binary search works.
   auto it = std::lower_bound(kNames.begin(), kNames.end(), op_type);

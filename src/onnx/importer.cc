@@ -160,6 +160,9 @@ struct Importer {
         return invalid_model(node.describe() + ": domain '" + node.domain +
                              "' is not in the model's opset imports");
       node.opset = opset->second;
+      // Kernels read the default-domain opset; ORT's contrib Q/DQ (com.microsoft version 1)
+      // behave as the default domain's opset 21 ones (per-axis, 16-bit types).
+      if (node.domain == "com.microsoft" && node.kind) node.opset = 21;
       for (const auto& a : np.attribute()) {
         if (a.has_ref_attr_name())
           return unsupported(node.describe() + ": attribute references are not supported");

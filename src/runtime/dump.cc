@@ -92,6 +92,14 @@ Status DumpWriter::finish(const std::string& model_path, const std::string& mode
     stacked.insert(stacked.begin(), static_cast<int64_t>(samples_.size()));
     t["shape"] = stacked;
     if (e.shape.size() == 4) t["layout"] = "NCHW";
+    if (auto a = annotations_.find(id); a != annotations_.end())
+      for (const auto& [key, text] : a->second) {
+        try {
+          t[key] = nlohmann::ordered_json::parse(text);
+        } catch (const nlohmann::json::exception& ex) {
+          return Status(ErrorCode::kInternal, "bad manifest annotation: " + std::string(ex.what()));
+        }
+      }
     manifest["tensors"].push_back(t);
   }
   manifest["samples"] = samples_;

@@ -29,6 +29,11 @@ class DumpWriter : public Observer {
   Status finish(const std::string& model_path, const std::string& mode);
   // Tensors written so far.
   size_t tensor_count() const { return order_.size(); }
+  // Adds `"key": VALUE` to the tensor's manifest entry; `json_value` is JSON text (an object,
+  // say). The fake-quant world records each quantized tensor's parameters this way.
+  void annotate(ir::ValueId id, const std::string& key, const std::string& json_value) {
+    annotations_[id].emplace_back(key, json_value);
+  }
 
  private:
   struct Entry {
@@ -48,6 +53,7 @@ class DumpWriter : public Observer {
   std::vector<ir::ValueId> order_;  // first-seen (execution) order
   std::map<ir::ValueId, Entry> entries_;
   std::map<std::string, int> used_files_;
+  std::map<ir::ValueId, std::vector<std::pair<std::string, std::string>>> annotations_;
 };
 
 // A dump read back: tensor name -> stacked tensor [samples, ...].

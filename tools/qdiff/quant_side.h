@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct QuantSideOptions {
 struct QuantSide {
   quant::QuantPlan plan;
   std::vector<std::string> notes;
+  // Float tensor name -> the quantized model's tensor that holds the value its readers see
+  // (the DequantizeLinear output); only with --quantized.
+  std::map<std::string, std::string> reference_names;
 };
 
 void add_quant_side_options(CLI::App& cmd, QuantSideOptions& o);

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "onnx/importer.h"
@@ -66,8 +67,9 @@ Status run_run(const RunCommandOptions& o) {
   set_tensor_byte_limit(static_cast<uint64_t>(o.max_tensor_mb) << 20);
   QDIFF_ASSIGN_OR_RETURN(onnx::ImportedModel model, onnx::import_model(o.model));
   std::unique_ptr<quant::FakeQuantWorld> world;
+  QuantSide side;
   if (o.mode == "fakequant") {
-    QDIFF_ASSIGN_OR_RETURN(QuantSide side, load_quant_side(model, o.quant));
+    QDIFF_ASSIGN_OR_RETURN(side, load_quant_side(model, o.quant));
     for (const std::string& note : side.notes) std::printf("note: %s\n", note.c_str());
     QDIFF_ASSIGN_OR_RETURN(world, quant::FakeQuantWorld::create(model.graph, side.plan));
   }
@@ -93,6 +95,22 @@ Status run_run(const RunCommandOptions& o) {
     QDIFF_ASSIGN_OR_RETURN(dump,
                            runtime::DumpWriter::create(o.dump_dir, g, selection, samples.names));
     observers.add(dump.get());
+    // Each quantized activation's parameters (and its name in the quantized model, when there
+    // is one) go into the manifest, so a dump can be compared step by step.
+    for (const quant::TensorPlan& t : side.plan.tensors) {
+      if (t.role != quant::Role::kActivation) continue;
+      nlohmann::ordered_json q;
+      q["bits"] = t.params.bits;
+      q["signed"] = t.params.is_signed;
+      q["dynamic"] = t.dynamic;
+      std::vector<double> scales(t.params.scales.begin(), t.params.scales.end());
+      q["scale"] = scales;
+      q["zero_point"] = t.params.zero_points;
+      q["axis"] = t.params.axis;
+      if (auto r = side.reference_names.find(t.name); r != side.reference_names.end())
+        q["ref"] = r->second;
+      dump->annotate(*g.find_value(t.name), "quant", q.dump());
+    }
   }
   runtime::NonFiniteGuard guard(g);
   if (o.stop_on_nonfinite) observers.add(&guard);
