@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,10 +29,15 @@ struct QuantSide {
   // Float tensor name -> the quantized model's tensor that holds the value its readers see
   // (the DequantizeLinear output); only with --quantized.
   std::map<std::string, std::string> reference_names;
+  // When MODEL is the quantized model itself, the float graph it computes (quantization taken
+  // out), which the caller runs instead of MODEL's graph.
+  std::optional<ir::Graph> float_graph;
 };
 
 void add_quant_side_options(CLI::App& cmd, QuantSideOptions& o);
-// Exactly one of the options must be set; errors name the file.
+// Exactly one of the options must be set; errors name the file. With --quantized, MODEL may be
+// the float original (the plan is mapped onto its tensors by name and structure) or the
+// quantized model itself.
 Result<QuantSide> load_quant_side(const onnx::ImportedModel& float_model,
                                   const QuantSideOptions& o);
 

@@ -71,6 +71,7 @@ Status run_run(const RunCommandOptions& o) {
   if (o.mode == "fakequant") {
     QDIFF_ASSIGN_OR_RETURN(side, load_quant_side(model, o.quant));
     for (const std::string& note : side.notes) std::printf("note: %s\n", note.c_str());
+    if (side.float_graph) model.graph = std::move(*side.float_graph);
     QDIFF_ASSIGN_OR_RETURN(world, quant::FakeQuantWorld::create(model.graph, side.plan));
   }
   const ir::Graph& g = world ? world->graph() : model.graph;
