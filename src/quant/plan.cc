@@ -11,7 +11,7 @@
 namespace qdiff::quant {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 constexpr const char* kSchema = "qdiff.plan/1";
 
@@ -340,6 +340,7 @@ Result<QuantParams> bias_params(const QuantParams& input, const QuantParams& wei
   QuantParams b;
   b.bits = 32;
   b.is_signed = true;
+  b.symmetric = true;  // zero point 0 on a signed grid
   b.axis = weight.per_channel() ? 0 : -1;
   for (float sw : weight.scales) {
     const float s = input.scales[0] * sw;  // float32 product, as numpy float32 arrays

@@ -149,6 +149,7 @@ TEST(Plan, BiasParams) {
   EXPECT_EQ(b.value().bits, 32);
   EXPECT_EQ(b.value().axis, 0);
   EXPECT_EQ(b.value().scales, (std::vector<float>{0.125f, 0.5f * 0.1f}));
+  EXPECT_TRUE(b.value().symmetric);
   EXPECT_TRUE(b.value().validate().ok());
 }
 

@@ -91,7 +91,10 @@ Format format_for(const Scheme& s, int bits) {
 }
 
 Result<QuantParams> params_from_range(float lo, float hi, const Format& f) {
-  return choose_params(lo, hi, f.bits, f.is_signed, f.symmetric, f.narrow_range);
+  QDIFF_ASSIGN_OR_RETURN(QuantParams p, choose_params(lo, hi, f.bits, f.is_signed, f.symmetric,
+                                                      f.narrow_range || f.narrow_scale));
+  if (f.narrow_scale) p.narrow_range = false;
+  return p;
 }
 
 }  // namespace
@@ -107,7 +110,7 @@ Result<Scheme> scheme_for_target(std::string_view target) {
     s.activation = Format{8, true, false, false};
     s.weight = Format{8, true, true, true};
   } else if (target == "tensorrt-int8") {
-    s.activation = Format{8, true, true, true};
+    s.activation = Format{8, true, true, false, true};
     s.weight = Format{8, true, true, true};
   } else {
     std::string names;
@@ -327,8 +330,7 @@ Result<QuantPlan> make_plan(const ir::Graph& graph, const PlanStructure& structu
         }
         t.params.axis = per_channel ? pt.axis : -1;
         for (size_t c = 0; c < lo.size(); ++c) {
-          const Format& f = scheme.weight;
-          auto p = choose_params(lo[c], hi[c], f.bits, f.is_signed, f.symmetric, f.narrow_range);
+          auto p = params_from_range(lo[c], hi[c], scheme.weight);
           if (!p.ok()) return p.status().with_context("weight '" + v.name + "'");
           t.params.bits = p.value().bits;
           t.params.is_signed = p.value().is_signed;

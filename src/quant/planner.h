@@ -35,6 +35,9 @@ struct Format {
   bool is_signed = false;
   bool symmetric = false;
   bool narrow_range = false;
+  // Scale as for the narrow range (absmax / 127) on the full grid [-128, 127]: TensorRT's
+  // activations (its QuantizeLinear saturates to the full int8 range).
+  bool narrow_scale = false;
 };
 
 // How a target quantizes (the part of a target profile the planner needs).
@@ -49,7 +52,8 @@ struct Scheme {
 // Built-in schemes: "ort-cpu" (uint8 asymmetric activations, int8 symmetric weights, as
 // ORT's quantize_static defaults), "tflite-int8" (int8 asymmetric activations, int8 symmetric
 // narrow-range weights), "xnnpack-qs8" (as tflite-int8), "tensorrt-int8" (int8 symmetric
-// activations and narrow-range weights). int16 activations are symmetric int16.
+// activations with scale absmax / 127 on the full grid, narrow-range weights). int16
+// activations are symmetric int16.
 Result<Scheme> scheme_for_target(std::string_view target);
 std::vector<std::string> scheme_names();
 

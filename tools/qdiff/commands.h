@@ -13,6 +13,7 @@ namespace qdiff::cli {
 // Registers a subcommand; `run` is set to the function that executes it.
 void add_inspect_command(CLI::App& app, std::function<Status()>& run);
 void add_run_command(CLI::App& app, std::function<Status()>& run);
+void add_calibrate_command(CLI::App& app, std::function<Status()>& run);
 void add_export_command(CLI::App& app, std::function<Status()>& run);
 
 // "name=1,3,224,224" -> (name, shape); error on bad syntax.

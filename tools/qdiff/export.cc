@@ -26,14 +26,34 @@ Status run_export(const ExportCommandOptions& o) {
   QDIFF_ASSIGN_OR_RETURN(quant::QuantPlan plan, quant::load_plan(o.plan));
   Status s = quant::check_plan(plan, model.graph);
   if (!s.ok()) return s.with_context(o.plan + " against " + o.model);
-  exporter::ExportOptions eo;
-  if (o.contrib_ops) eo.opset_policy = exporter::OpsetPolicy::kContribOps;
-  QDIFF_RETURN_IF_ERROR(exporter::export_qdq(o.model, plan, o.output, eo));
+  if (o.output.empty() && o.encodings_out.empty())
+    return invalid_argument("give -o Q.onnx and/or --encodings-out E.json");
   size_t acts = 0, consts = 0;
   for (const quant::TensorPlan& t : plan.tensors)
     (t.role == quant::Role::kActivation ? acts : consts)++;
-  std::printf("qdiff export: %s + %s -> %s (QDQ: %zu activations, %zu weights and biases)\n",
-              o.model.c_str(), o.plan.c_str(), o.output.c_str(), acts, consts);
+  if (!o.output.empty()) {
+    exporter::ExportOptions eo;
+    if (o.contrib_ops) eo.opset_policy = exporter::OpsetPolicy::kContribOps;
+    QDIFF_RETURN_IF_ERROR(exporter::export_qdq(o.model, plan, o.output, eo));
+    std::printf("qdiff export: %s -> %s (QDQ: %zu activations, %zu weights and biases)\n",
+                o.plan.c_str(), o.output.c_str(), acts, consts);
+  }
+  if (!o.encodings_out.empty()) {
+    encodings::EncodingsVersion v;
+    if (o.encodings_version == "1.0.0")
+      v = encodings::EncodingsVersion::k1_0_0;
+    else if (o.encodings_version == "0.6.1")
+      v = encodings::EncodingsVersion::k0_6_1;
+    else
+      return invalid_argument("--encodings-version must be 1.0.0 or 0.6.1");
+    QDIFF_ASSIGN_OR_RETURN(std::string text, encodings::export_encodings(plan, model.graph, v));
+    std::ofstream out(o.encodings_out, std::ios::binary);
+    out << text;
+    out.close();
+    if (!out) return Status(ErrorCode::kIo, o.encodings_out + ": cannot write");
+    std::printf("qdiff export: %s -> %s (encodings %s)\n", o.plan.c_str(), o.encodings_out.c_str(),
+                o.encodings_version.c_str());
+  }
   return Status();
 }
 

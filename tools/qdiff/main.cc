@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   std::function<qdiff::Status()> run;
   qdiff::cli::add_inspect_command(app, run);
   qdiff::cli::add_run_command(app, run);
+  qdiff::cli::add_calibrate_command(app, run);
   qdiff::cli::add_export_command(app, run);
   try {
     app.parse(argc, argv);
