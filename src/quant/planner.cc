@@ -15,10 +15,25 @@ bool is_unit_head(OpKind k) {
          k == OpKind::kMatMul || k == OpKind::kAdd || k == OpKind::kMul;
 }
 
-bool is_fusable_activation(OpKind k) {
-  return k == OpKind::kRelu || k == OpKind::kClip || k == OpKind::kLeakyRelu ||
-         k == OpKind::kHardSwish || k == OpKind::kHardSigmoid || k == OpKind::kSigmoid ||
-         k == OpKind::kTanh;
+// Elementwise ops a unit can grow through. After an Add/Mul head (a residual), only Relu/Clip.
+bool extends_unit(OpKind k, bool arith_head) {
+  if (k == OpKind::kRelu || k == OpKind::kClip) return true;
+  if (arith_head) return false;
+  switch (k) {
+    case OpKind::kLeakyRelu:
+    case OpKind::kHardSwish:
+    case OpKind::kHardSigmoid:
+    case OpKind::kSigmoid:
+    case OpKind::kTanh:
+    case OpKind::kBatchNormalization:
+    case OpKind::kMul:
+    case OpKind::kAdd:
+    case OpKind::kSub:
+    case OpKind::kDiv:
+      return true;
+    default:
+      return false;
+  }
 }
 
 // Ops whose output holds a subset of their first input's values (or zeros from padding).
@@ -175,23 +190,52 @@ Result<PlanStructure> plan_structure(const ir::Graph& graph,
     }
   }
 
-  // Units.
+  // Units: a head grows through the elementwise ops after it whose other operands are
+  // constants or tensors of the unit (BatchNormalization or its Mul/Add form, activations, the
+  // x * relu6(x + 3) / 6 of an exported HardSwish, x * sigmoid(x)), as long as exactly one
+  // tensor leaves the unit: its last node's output.
   std::vector<size_t> unit(nn);
   for (size_t i = 0; i < nn; ++i) unit[i] = i;
   std::vector<bool> internal(nv, false);
   for (size_t i = 0; i < nn; ++i) {
     const ir::Node& n = graph.node(static_cast<ir::NodeId>(i));
     if (!is_unit_head(*n.kind) || n.outputs.size() != 1 || unit[i] != i) continue;
-    const ir::ValueId v = n.outputs[0];
-    if (v == ir::kNoValue || is_output[v] || readers[v].size() != 1) continue;
-    const size_t r = readers[v][0];
-    const ir::Node& act = graph.node(static_cast<ir::NodeId>(r));
-    const bool head_is_arith = *n.kind == OpKind::kAdd || *n.kind == OpKind::kMul;
-    if (!is_fusable_activation(*act.kind) || act.inputs.empty() || act.inputs[0] != v) continue;
-    if (head_is_arith && *act.kind != OpKind::kRelu && *act.kind != OpKind::kClip) continue;
-    if (prec[r] != prec[i]) continue;
-    unit[r] = i;
-    internal[v] = true;
+    const bool arith_head = *n.kind == OpKind::kAdd || *n.kind == OpKind::kMul;
+    std::vector<size_t> members = {i};
+    std::vector<bool> in_unit_value(nv, false);
+    in_unit_value[n.outputs[0]] = true;
+    for (size_t j = i + 1; j < nn && j <= members.back() + 8; ++j) {
+      const ir::Node& m = graph.node(static_cast<ir::NodeId>(j));
+      if (unit[j] != j || prec[j] != prec[i] || m.outputs.size() != 1 ||
+          !extends_unit(*m.kind, arith_head))
+        continue;
+      bool reads_unit = false, reads_outside = false;
+      for (ir::ValueId in : m.inputs) {
+        if (in == ir::kNoValue || !activation[in]) continue;
+        (in_unit_value[in] ? reads_unit : reads_outside) = true;
+      }
+      if (!reads_unit || reads_outside) continue;
+      members.push_back(j);
+      in_unit_value[m.outputs[0]] = true;
+    }
+    // Shrink until only the last member's output leaves the unit.
+    while (members.size() > 1) {
+      const ir::ValueId last = graph.node(static_cast<ir::NodeId>(members.back())).outputs[0];
+      bool ok = true;
+      for (size_t k = 0; k + 1 < members.size() && ok; ++k) {
+        const ir::ValueId v = graph.node(static_cast<ir::NodeId>(members[k])).outputs[0];
+        if (v == last || is_output[v]) ok = false;
+        for (size_t r : readers[v])
+          ok = ok && std::find(members.begin(), members.end(), r) != members.end();
+      }
+      if (ok) break;
+      in_unit_value[graph.node(static_cast<ir::NodeId>(members.back())).outputs[0]] = false;
+      members.pop_back();
+    }
+    for (size_t k = 1; k < members.size(); ++k) {
+      unit[members[k]] = i;
+      internal[graph.node(static_cast<ir::NodeId>(members[k - 1])).outputs[0]] = true;
+    }
   }
   for (size_t i = 0; i < nn; ++i) {
     const ir::Node& n = graph.node(static_cast<ir::NodeId>(i));

@@ -2,10 +2,13 @@
 // which quantized units, and (with observed activation ranges) the plan itself.
 //
 // Structure (documented in docs/plan-format.md):
-// - Units: a Conv / ConvTranspose / Gemm / MatMul / Add / Mul whose output is read only by one
-//   activation (Relu, Clip, LeakyRelu, HardSwish, HardSigmoid, Sigmoid, Tanh) is fused with it,
-//   as toolchains fuse Conv+ReLU, Conv+HardSwish, Gemm+ReLU, Add+ReLU; the tensor between the
-//   two is not quantized.
+// - Units: a Conv / ConvTranspose / Gemm / MatMul grows through the elementwise ops after it
+//   whose other operands are constants or tensors of the unit (BatchNormalization and its
+//   exported Mul/Add form, Relu, Clip, LeakyRelu, HardSwish, HardSigmoid, Sigmoid, Tanh, the
+//   x * relu6(x + 3) / 6 of an exported HardSwish, x * sigmoid(x)) while exactly one tensor
+//   leaves the unit, as toolchains fuse Conv+BN+ReLU, Conv+HardSwish, Gemm+ReLU; an Add / Mul
+//   of two activations (a residual) takes a Relu/Clip after it. Tensors inside a unit are not
+//   quantized.
 // - A float tensor is quantized when it is a graph input or the output of a unit, unless its
 //   producer runs in float and every reader does too (a float node feeding an integer node
 //   hands it a quantized input, as a CPU fallback does). Constants, integer tensors and the

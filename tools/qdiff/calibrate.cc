@@ -13,6 +13,7 @@ namespace {
 struct CalibrateOptions {
   std::string model;
   std::vector<std::string> data;
+  std::string preprocess;
   std::string output;
   std::string target = "ort-cpu";
   std::string method = "minmax";
@@ -24,6 +25,7 @@ struct CalibrateOptions {
   std::vector<std::string> float_nodes;
   int64_t samples = -1;
   int threads = 1;
+  std::string quantize = "all";
 };
 
 Status run_calibrate(const CalibrateOptions& o) {
@@ -48,11 +50,25 @@ Status run_calibrate(const CalibrateOptions& o) {
   co.threads = o.threads;
   co.max_samples = o.samples;
   co.progress = true;
-  QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader reader, runtime::SampleReader::open(g, o.data));
+  std::optional<runtime::ImagePreprocess> preprocess;
+  if (!o.preprocess.empty()) {
+    QDIFF_ASSIGN_OR_RETURN(preprocess, runtime::parse_preprocess(o.preprocess));
+  }
+  QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader reader,
+                         runtime::SampleReader::open(g, o.data, preprocess));
   const auto start = std::chrono::steady_clock::now();
   QDIFF_ASSIGN_OR_RETURN(quant::CalibrationReport report, quant::calibrate(g, reader, co));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (o.quantize != "all") {
+    if (o.quantize != "weights" && o.quantize != "activations")
+      return invalid_argument("--quantize must be all, weights or activations");
+    const bool keep_weights = o.quantize == "weights";
+    std::erase_if(report.plan.tensors, [&](const quant::TensorPlan& t) {
+      return (t.role != quant::Role::kActivation) != keep_weights;
+    });
+    report.plan.origin += ", " + o.quantize + " only";
+  }
   report.plan.model = o.model;
   QDIFF_RETURN_IF_ERROR(quant::save_plan(report.plan, o.output));
   size_t acts = 0, weights = 0, biases = 0, per_channel = 0;
@@ -88,8 +104,13 @@ void add_calibrate_command(CLI::App& app, std::function<Status()>& run) {
       "calibrate", "Calibrate the float model on sample data and write a quantization plan");
   cmd->add_option("model", o->model, "Float ONNX model")->required();
   cmd->add_option("--data", o->data,
-                  "Samples: a directory of .npy files, a stacked .npy, or NAME=PATH per input")
+                  "Samples: a directory of .npy files or of images (PNG/JPEG/BMP, with "
+                  "--preprocess), a stacked .npy, or NAME=PATH per input")
       ->required();
+  cmd->add_option("--preprocess", o->preprocess,
+                  "How images become inputs, e.g. \"resize=224x224,scale=1/255,"
+                  "mean=0.485,0.456,0.406,std=0.229,0.224,0.225,rgb,nchw\" (keys: resize=HxW|S, "
+                  "crop=HxW, antialias, scale, mean, std, rgb|bgr, nchw|nhwc, dtype)");
   cmd->add_option("-o,--output", o->output, "Plan JSON to write")->required();
   cmd->add_option("--target", o->target, "Quantization scheme of the target")
       ->default_val("ort-cpu");
@@ -106,6 +127,9 @@ void add_calibrate_command(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--int16", o->int16_nodes, "Nodes to run with 16-bit activations")
       ->delimiter(',');
   cmd->add_option("--float", o->float_nodes, "Nodes to keep in float")->delimiter(',');
+  cmd->add_option("--quantize", o->quantize,
+                  "What the plan quantizes: all, weights (and biases) only, or activations only")
+      ->default_val("all");
   cmd->add_option("--samples", o->samples, "Use at most this many samples")->default_val(-1);
   cmd->add_option("--threads", o->threads, "Threads (results do not depend on it)")
       ->default_val(1)

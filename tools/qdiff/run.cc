@@ -19,6 +19,7 @@ namespace {
 struct RunCommandOptions {
   std::string model;
   std::vector<std::string> inputs;
+  std::string preprocess;
   std::string dump_dir;
   std::string tensors = "all";
   std::string labels;
@@ -78,7 +79,11 @@ Status run_run(const RunCommandOptions& o) {
   QDIFF_ASSIGN_OR_RETURN(
       auto interp, runtime::Interpreter::create(g, {o.threads, !o.reference, o.round_float16}));
   runtime::ValueTransform* transform = world ? world->transform() : nullptr;
-  QDIFF_ASSIGN_OR_RETURN(runtime::Samples samples, runtime::load_samples(g, o.inputs));
+  std::optional<runtime::ImagePreprocess> preprocess;
+  if (!o.preprocess.empty()) {
+    QDIFF_ASSIGN_OR_RETURN(preprocess, runtime::parse_preprocess(o.preprocess));
+  }
+  QDIFF_ASSIGN_OR_RETURN(runtime::Samples samples, runtime::load_samples(g, o.inputs, preprocess));
   QDIFF_ASSIGN_OR_RETURN(std::vector<ir::ValueId> selection, select_tensors(g, o.tensors));
   std::optional<Tensor> labels;
   if (!o.labels.empty()) {
@@ -155,8 +160,13 @@ void add_run_command(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("model", o->model, "ONNX model file")->required();
   cmd->add_option("--input", o->inputs,
                   "Samples: X.npy (one sample, or a stack along a new leading dim), a directory "
-                  "of .npy files, or NAME=PATH per model input")
+                  "of .npy files, an image or a directory of images (PNG/JPEG/BMP, with "
+                  "--preprocess), or NAME=PATH per model input")
       ->required();
+  cmd->add_option("--preprocess", o->preprocess,
+                  "How images become inputs, e.g. \"resize=224x224,scale=1/255,"
+                  "mean=0.485,0.456,0.406,std=0.229,0.224,0.225,rgb,nchw\" (keys: resize=HxW|S, "
+                  "crop=HxW, antialias, scale, mean, std, rgb|bgr, nchw|nhwc, dtype)");
   cmd->add_option("--dump", o->dump_dir, "Write the dump directory here");
   cmd->add_option("--tensors", o->tensors,
                   "Tensors to dump: all, outputs, or a comma-separated list of names")
