@@ -9,9 +9,9 @@ DEBIAN_PACKAGES=(
   build-essential cmake ninja-build clang-format
   libprotobuf-dev protobuf-compiler libonnx-dev libonnx-testdata
   libdnnl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev libstb-dev
   nodejs npm
-  python3-numpy python3-onnx python3-torch dataset-fashion-mnist
+  python3-numpy python3-onnx python3-torch python3-pil dataset-fashion-mnist
 )
 
 missing=()

@@ -52,7 +52,8 @@ Status load_one(const ir::Value& input, const fs::path& file, std::vector<std::s
 }  // namespace
 
 Result<SampleReader> SampleReader::open(const ir::Graph& graph,
-                                        const std::vector<std::string>& specs) {
+                                        const std::vector<std::string>& specs,
+                                        const std::optional<ImagePreprocess>& preprocess) {
   if (graph.inputs.empty()) return invalid_argument("the model has no inputs");
   std::map<std::string, std::string> by_input;
   for (const std::string& spec : specs) {
@@ -72,6 +73,7 @@ Result<SampleReader> SampleReader::open(const ir::Graph& graph,
   }
   SampleReader r;
   r.graph_ = &graph;
+  r.preprocess_ = preprocess;
   for (size_t k = 0; k < graph.inputs.size(); ++k) {
     const ir::Value& input = graph.value(graph.inputs[k]);
     auto it = by_input.find(input.name);
@@ -80,18 +82,41 @@ Result<SampleReader> SampleReader::open(const ir::Graph& graph,
     const fs::path path = it->second;
     by_input.erase(it);
     std::vector<fs::path> files;
+    bool images = false;
     if (fs::is_directory(path)) {
-      for (const auto& e : fs::directory_iterator(path))
-        if (e.path().extension() == ".npy") files.push_back(e.path());
+      std::vector<fs::path> npys, pictures;
+      for (const auto& e : fs::directory_iterator(path)) {
+        if (e.path().extension() == ".npy") npys.push_back(e.path());
+        if (is_image_file(e.path()) && !e.is_directory()) pictures.push_back(e.path());
+      }
+      if (!npys.empty() && !pictures.empty())
+        return invalid_argument(path.string() + ": holds both .npy files (" +
+                                npys[0].filename().string() + ", ...) and images (" +
+                                pictures[0].filename().string() +
+                                ", ...); give a directory of one kind");
+      images = !pictures.empty();
+      files = images ? std::move(pictures) : std::move(npys);
       std::sort(files.begin(), files.end());
-      if (files.empty()) return invalid_argument(path.string() + ": no .npy files in directory");
+      if (files.empty())
+        return invalid_argument(path.string() +
+                                ": no .npy or image (.png, .jpg, .jpeg, .bmp) files in directory");
     } else {
+      images = is_image_file(path);
       files.push_back(path);
     }
+    if (images && !fs::exists(path)) return io_error(path.string() + ": cannot open");
+    if (images && !preprocess)
+      return invalid_argument(path.string() + ": images for input '" + input.name +
+                              "' need a preprocessing spec (--preprocess, e.g. "
+                              "\"scale=1/255,mean=0.5,std=0.5\"; \"rgb\" gives raw pixels)");
     r.files_.push_back(std::move(files));
+    r.images_.push_back(images);
   }
   if (!by_input.empty())
     return invalid_argument("the model has no input named '" + by_input.begin()->first + "'");
+  if (preprocess && std::find(r.images_.begin(), r.images_.end(), true) == r.images_.end())
+    return invalid_argument(
+        "a preprocessing spec is given (--preprocess) but no input is given image files");
   r.cursors_.resize(r.files_.size());
   return r;
 }
@@ -105,8 +130,15 @@ Result<bool> SampleReader::next(std::vector<Tensor>* inputs, std::string* name) 
       c.rows.clear();
       c.names.clear();
       c.row = 0;
-      QDIFF_RETURN_IF_ERROR(
-          load_one(graph_->value(graph_->inputs[k]), files_[k][c.file++], &c.names, &c.rows));
+      const ir::Value& input = graph_->value(graph_->inputs[k]);
+      const fs::path& file = files_[k][c.file++];
+      if (images_[k]) {
+        QDIFF_ASSIGN_OR_RETURN(Tensor t, load_image_sample(file, input, *preprocess_));
+        c.names.push_back(file.filename().string());
+        c.rows.push_back(std::move(t));
+      } else {
+        QDIFF_RETURN_IF_ERROR(load_one(input, file, &c.names, &c.rows));
+      }
     }
     if (c.row >= c.rows.size()) {
       ++ended;
@@ -129,8 +161,9 @@ Result<bool> SampleReader::next(std::vector<Tensor>* inputs, std::string* name) 
   return true;
 }
 
-Result<Samples> load_samples(const ir::Graph& graph, const std::vector<std::string>& specs) {
-  QDIFF_ASSIGN_OR_RETURN(SampleReader reader, SampleReader::open(graph, specs));
+Result<Samples> load_samples(const ir::Graph& graph, const std::vector<std::string>& specs,
+                             const std::optional<ImagePreprocess>& preprocess) {
+  QDIFF_ASSIGN_OR_RETURN(SampleReader reader, SampleReader::open(graph, specs, preprocess));
   Samples samples;
   std::vector<Tensor> inputs;
   std::string name;

@@ -69,6 +69,46 @@ if [[ $n -eq 48 ]]; then ok; else fail "expected 48 tensors in the dump, got $n"
 n=$(ls "$TMP/sel"/*.npy | wc -l)
 if [[ $n -eq 2 ]]; then ok; else fail "--tensors logits,input dumped $n tensors"; fi
 
+# --- images: PNGs of the first 8 demo samples (pixels = the normalization undone; PNG is
+# lossless 8-bit and the samples came from 8-bit pixels), preprocessed as the demo was ---------
+if /usr/bin/python3 - "$TMP" "$DEMO" <<'PY'
+import os, sys, numpy as np
+from PIL import Image
+tmp, demo = sys.argv[1], sys.argv[2]
+x = np.load(f"{demo}/samples.npy")[:8]
+pixels = np.round((x.astype(np.float64) * 0.3530 + 0.2860) * 255).astype(np.uint8)
+os.makedirs(f"{tmp}/png", exist_ok=True)
+for i in range(len(x)):
+    Image.fromarray(pixels[i, 0, 0], mode="L").save(f"{tmp}/png/sample{i}.png")
+np.save(f"{tmp}/first8.npy", x)
+PY
+then
+  PRE="scale=1/255,mean=0.2860,std=0.3530,nchw"
+  if "$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/png" --preprocess "$PRE" \
+       -o "$TMP/png_plan.json" >"$TMP/png_cal.txt" 2>&1 &&
+     grep -q "8 samples" "$TMP/png_cal.txt" &&
+     /usr/bin/python3 -c "import json,sys; d=json.load(open('$TMP/png_plan.json')); sys.exit(0 if len(d['tensors']) > 0 else 1)"
+  then ok; else fail "calibrate from PNGs: $(cat "$TMP/png_cal.txt")"; fi
+  # The same samples as .npy give the same plan (the preprocessing reproduces them exactly).
+  "$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/first8.npy" -o "$TMP/npy_plan.json" >/dev/null 2>&1
+  if cmp -s "$TMP/png_plan.json" "$TMP/npy_plan.json"; then ok; else fail "plans from PNGs and .npy differ"; fi
+  "$QDIFF" run "$DEMO/demo_folded.onnx" --input "$TMP/png" --preprocess "$PRE" --dump "$TMP/png_run" --tensors logits >/dev/null &&
+  "$QDIFF" run "$DEMO/demo_folded.onnx" --input "$TMP/first8.npy" --dump "$TMP/npy_run" --tensors logits >/dev/null
+  if /usr/bin/python3 - "$TMP/png_run/logits.npy" "$TMP/npy_run/logits.npy" <<'PY'
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+err = np.abs(a - b).max()
+print(f"  logits from PNGs vs .npy: max |diff| = {err:.2e}")
+sys.exit(0 if a.shape == b.shape == (8, 1, 10) and err <= 1e-5 else 1)
+PY
+  then ok; else fail "logits from PNGs differ from the .npy samples"; fi
+  expect_error png_no_spec "$TMP/png" "$QDIFF" run "$DEMO/demo_folded.onnx" --input "$TMP/png"
+  expect_error png_bad_key "colour" "$QDIFF" run "$DEMO/demo_folded.onnx" --input "$TMP/png" --preprocess "colour=rgb"
+  expect_error png_size "sample0.png" "$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/png" --preprocess "resize=32x32" -o "$TMP/x.json"
+else
+  fail "cannot write the PNG samples (python3-pil)"
+fi
+
 # --- --help everywhere -----------------------------------------------------------------------
 for cmd in "" inspect run; do
   if "$QDIFF" $cmd --help >/dev/null; then ok; else fail "qdiff $cmd --help"; fi
