@@ -310,6 +310,10 @@ Result<std::string> export_impl(::onnx::ModelProto model, const fs::path& base_d
         return unsupported(where + ": QuantizeLinear rounds half to even; rounding '" +
                            std::string(rounding_mode_name(t.rounding)) +
                            "' of an activation cannot be expressed in QDQ");
+      if (t.reciprocal)
+        return unsupported(where +
+                           ": QuantizeLinear divides by the scale; quantizing an "
+                           "activation by the reciprocal cannot be expressed in QDQ");
       if (elem != 0 && elem != ::onnx::TensorProto::FLOAT)
         return invalid_argument(where +
                                 ": only float32 tensors can be quantized, this one has "
@@ -424,7 +428,11 @@ Result<std::string> export_impl(::onnx::ModelProto model, const fs::path& base_d
     const float* w = e.value.data<float>();
     for (int64_t k = 0; k < e.value.numel(); ++k) {
       const int64_t c = p.per_channel() ? (k / inner) % channels : 0;
-      append_int(&raw, st, quantize(w[k], p, c, t.rounding));
+      append_int(&raw, st,
+                 t.reciprocal ? quantize_by_reciprocal(w[k], p.scales[static_cast<size_t>(c)],
+                                                       p.zero_points[static_cast<size_t>(c)],
+                                                       p.qmin(), p.qmax(), t.rounding)
+                              : quantize(w[k], p, c, t.rounding));
     }
     new_inits.push_back(make_tensor(q_name, st, e.value.shape(), std::move(raw)));
     add_params(p, scale, zp, &new_inits);

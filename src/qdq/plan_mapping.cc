@@ -4,7 +4,9 @@
 #include <map>
 #include <set>
 
+#include "numerics/quant_params.h"
 #include "qdq/qdq_import.h"
+#include "runtime/model_info.h"
 
 namespace qdiff::qdq {
 namespace {
@@ -32,13 +34,90 @@ ValueId source_of(const ir::Graph& g, ValueId v) {
   return v;
 }
 
+// Initializers and Constant node outputs (a float model may keep its weights in either).
 bool is_constant(const ir::Graph& g, ValueId v) {
-  return v != kNoValue && g.value(v).initializer.has_value();
+  if (v == kNoValue) return false;
+  if (g.value(v).initializer) return true;
+  const NodeId p = g.value(v).producer;
+  return p != UINT32_MAX && g.node(p).kind == ir::OpKind::kConstant;
+}
+
+std::optional<Tensor> constant(const ir::Graph& g, ValueId v) {
+  return runtime::constant_value(g, v);
+}
+
+// Values of `x` that quantize (with `mode`, dividing or multiplying by the reciprocal) to
+// another integer than the one `want` (the quantized model's dequantized integers) holds.
+int64_t differing(const Tensor& x, const Tensor& want, const QuantParams& p, RoundingMode mode,
+                  bool reciprocal) {
+  const std::vector<float> xs = x.to_f32_vector();
+  const std::vector<float> ws = want.to_f32_vector();
+  int64_t inner = 1, channels = 1;
+  if (p.per_channel()) {
+    channels = x.dim(p.axis);
+    for (int64_t d = p.axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  }
+  int64_t n = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const size_t c =
+        p.per_channel() ? static_cast<size_t>((static_cast<int64_t>(i) / inner) % channels) : 0;
+    const int32_t q =
+        reciprocal
+            ? quantize_by_reciprocal(xs[i], p.scales[c], p.zero_points[c], p.qmin(), p.qmax(), mode)
+            : quantize(xs[i], p.scales[c], p.zero_points[c], p.qmin(), p.qmax(), mode);
+    n += dequantize(q, p.scales[c], p.zero_points[c]) != ws[i] ? 1 : 0;
+  }
+  return n;
+}
+
+// How the float model's constant `x` quantizes to the integers the quantized model stores
+// (`want`): the plan's own rounding when it does, else the rounding mode and division or
+// reciprocal multiplication that misses fewest values (torch 1.13 truncates biases and
+// multiplies weights by f32(1 / scale)). Adds a note when it is not the plan's own or when no
+// choice reproduces every value.
+void fit_rounding(quant::TensorPlan* t, const std::string& fname, const Tensor& x,
+                  const Tensor& want, std::vector<std::string>* notes) {
+  if (x.dtype() != DType::kFloat32 || want.dtype() != DType::kFloat32 ||
+      x.shape() != want.shape() || t->dynamic || t->params.validate().ok() == false)
+    return;
+  if (t->params.per_channel() && t->params.axis >= x.rank()) return;
+  const int64_t own = differing(x, want, t->params, t->rounding, t->reciprocal);
+  if (own == 0) return;
+  RoundingMode best = t->rounding;
+  bool best_reciprocal = t->reciprocal;
+  int64_t best_n = own;
+  for (bool reciprocal : {false, true}) {
+    for (RoundingMode m : kAllRoundingModes) {
+      const int64_t n = differing(x, want, t->params, m, reciprocal);
+      if (n < best_n) best = m, best_reciprocal = reciprocal, best_n = n;
+    }
+  }
+  const auto describe = [](RoundingMode m, bool reciprocal) {
+    return std::string(rounding_mode_name(m)) + (reciprocal ? " of x * (1 / scale)" : "");
+  };
+  const std::string what = "tensor '" + fname + "' (" + std::string(quant::role_name(t->role)) +
+                           ", '" + t->name + "' in the quantized model)";
+  if (best != t->rounding || best_reciprocal != t->reciprocal)
+    notes->push_back(what + ": rounding " + describe(best, best_reciprocal) +
+                     " reproduces the quantized model's integers better (" +
+                     std::to_string(best_n) + " of " + std::to_string(x.numel()) +
+                     " values differ; " + describe(t->rounding, t->reciprocal) + ": " +
+                     std::to_string(own) + "); the plan uses it");
+  if (best_n > 0)
+    notes->push_back(what + ": " + std::to_string(best_n) + " of " + std::to_string(x.numel()) +
+                     " values of the float model quantize to another integer than the quantized "
+                     "model stores (rounding " +
+                     describe(best, best_reciprocal) +
+                     "); the fake-quant world cannot reproduce them");
+  t->rounding = best;
+  t->reciprocal = best_reciprocal;
 }
 
 std::optional<Shape> init_shape(const ir::Graph& g, ValueId v) {
   if (!is_constant(g, v)) return std::nullopt;
-  return g.value(v).initializer->shape();
+  auto c = constant(g, v);
+  if (!c) return std::nullopt;
+  return c->shape();
 }
 
 }  // namespace
@@ -174,15 +253,14 @@ Result<PlanMapping> map_plan(const quant::QuantPlan& plan, const ir::Graph& s, c
         const ir::Node& fn = f.node(nm[r]);
         if (j >= fn.inputs.size()) continue;
         const ValueId c = source_of(f, fn.inputs[j]);
-        if (is_constant(f, c) && f.value(c).initializer->shape() == shape) {
+        if (is_constant(f, c) && init_shape(f, c) == shape) {
           fv = c;
           break;
         }
       }
       if (fv == kNoValue) {
         auto byname = f.find_value(t.name);
-        if (byname && is_constant(f, *byname) && f.value(*byname).initializer->shape() == shape)
-          fv = *byname;
+        if (byname && is_constant(f, *byname) && init_shape(f, *byname) == shape) fv = *byname;
       }
       if (fv == kNoValue)
         why = "no initializer of the same shape in the same input slot of a matched node";
@@ -199,6 +277,8 @@ Result<PlanMapping> map_plan(const quant::QuantPlan& plan, const ir::Graph& s, c
     taken[fv] = t.name;
     quant::TensorPlan m = t;
     m.name = f.value(fv).name;
+    if (t.role != quant::Role::kActivation && s.value(*sv).initializer && constant(f, fv))
+      fit_rounding(&m, m.name, *constant(f, fv), *s.value(*sv).initializer, &out.notes);
     tensors.emplace_back(fv, std::move(m));
   }
   std::sort(tensors.begin(), tensors.end(),

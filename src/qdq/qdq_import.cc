@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "numerics/quant_params.h"
+#include "qdq/constant_fold.h"
 
 namespace qdiff::qdq {
 namespace {
@@ -84,6 +85,7 @@ struct DraftNode {
   ir::Node node;
   std::vector<bool> read_quantized;  // per input: read through quantization in the model
   std::string problem;               // an error, reported if the node survives
+  NodeId origin = UINT32_MAX;        // the quantized model's node it copies unchanged, if any
 };
 
 // Ops ORT runs directly on integer tensors (QDQ drop list, QOperator models): their output has
@@ -98,7 +100,7 @@ bool is_data_movement(const std::string& op) {
 
 class Converter {
  public:
-  Converter(const ir::Graph& q, std::string what) : q_(q), what_(std::move(what)) {
+  Converter(const ir::Graph& q, std::string what) : q_(q), what_(std::move(what)), folder_(q) {
     vals_ = q.values();
     qinfo_.resize(vals_.size());
     alias_.assign(vals_.size(), kNoValue);
@@ -148,43 +150,21 @@ class Converter {
     return vals_[v].type.dtype;
   }
   // Dims (-1 unknown); nullopt when the rank is unknown.
-  std::optional<std::vector<int64_t>> dims(ValueId v) const {
-    if (vals_[v].initializer) return vals_[v].initializer->shape();
+  std::optional<std::vector<int64_t>> dims(ValueId v) {
+    if (auto c = constant(v)) return c->shape();
     if (!vals_[v].type.dims) return std::nullopt;
     std::vector<int64_t> d;
     for (const ir::Dim& x : *vals_[v].type.dims) d.push_back(x.size);
     return d;
   }
-  // A constant: an initializer or the output of a Constant node of the quantized model.
-  std::optional<Tensor> constant(ValueId v) const {
+  // A constant: an initializer (as this import has set it), or a value of the quantized model
+  // that constant folding computes (Constant nodes, Identity/Cast/ConstantOfShape/... of
+  // constants; see constant_fold.h).
+  std::optional<Tensor> constant(ValueId v) {
     if (v == kNoValue) return std::nullopt;
     if (vals_[v].initializer) return vals_[v].initializer;
     if (v >= q_.num_values()) return std::nullopt;
-    const NodeId p = q_.value(v).producer;
-    if (p == UINT32_MAX) return std::nullopt;
-    const ir::Node& n = q_.node(p);
-    if (n.op_type != "Constant" || !n.domain.empty()) return std::nullopt;
-    const Attributes& a = n.attributes;
-    if (a.has("value")) {
-      auto t = a.get_tensor("value");
-      if (t.ok()) return t.value();
-    }
-    if (a.has("value_float")) {
-      auto f = a.get_float("value_float", 0.0f);
-      if (f.ok()) return Tensor::scalar_f32(*f);
-    }
-    if (a.has("value_floats")) {
-      auto f = a.get_floats("value_floats");
-      if (f.ok()) return Tensor::from_vector<float>({static_cast<int64_t>(f->size())}, *f);
-    }
-    if (a.has("value_int")) {
-      auto i = a.get_int("value_int", 0);
-      if (i.ok()) return Tensor::from_vector<int64_t>({}, {*i});
-    }
-    if (a.has("value_ints")) {
-      auto i = a.get_ints("value_ints");
-      if (i.ok()) return Tensor::from_vector<int64_t>({static_cast<int64_t>(i->size())}, *i);
-    }
+    if (const Tensor* t = folder_.value(v)) return *t;
     return std::nullopt;
   }
   ValueId input(const ir::Node& n, size_t i) const {
@@ -247,8 +227,8 @@ class Converter {
     auto st = constant(sv);
     if (!st)
       return unsupported(where + ": scale '" + name(sv) +
-                         "' is not a constant (initializer or Constant node); qdiff imports "
-                         "static quantization parameters only");
+                         "' is not a constant (nor computed from initializers and Constant nodes); "
+                         "qdiff imports static quantization parameters only");
     if (!dtype_is_float(st->dtype()))
       return invalid_model(where + ": scale '" + name(sv) + "' is " +
                            std::string(dtype_name(st->dtype())) + ", not a float tensor");
@@ -262,8 +242,9 @@ class Converter {
     if (zv != kNoValue) {
       auto zt = constant(zv);
       if (!zt)
-        return unsupported(where + ": zero point '" + name(zv) +
-                           "' is not a constant (initializer or Constant node)");
+        return unsupported(
+            where + ": zero point '" + name(zv) +
+            "' is not a constant (nor computed from initializers and Constant nodes)");
       zps = zt->to_i64_vector();
       zname = name(zv);
     }
@@ -289,7 +270,7 @@ class Converter {
   }
 
   // The integer type of `v` as the model stores it.
-  DType qtype_of(ValueId v, const ir::Node& n, size_t zi) const {
+  DType qtype_of(ValueId v, const ir::Node& n, size_t zi) {
     if (qinfo_[v]) return qinfo_[v]->qtype;
     if (auto f = int_format(dtype(v))) return dtype(v);
     if (auto z = constant(input(n, zi))) return z->dtype();
@@ -405,8 +386,9 @@ class Converter {
   }
 
   // ---- node handlers ----
-  void emit(ir::Node n, std::vector<bool> read_q, std::string problem = {}) {
-    nodes_.push_back({std::move(n), std::move(read_q), std::move(problem)});
+  void emit(ir::Node n, std::vector<bool> read_q, std::string problem = {},
+            NodeId origin = UINT32_MAX) {
+    nodes_.push_back({std::move(n), std::move(read_q), std::move(problem), origin});
   }
   ir::Node float_node(const ir::Node& from, const std::string& op_type) {
     ir::Node n;
@@ -423,7 +405,7 @@ class Converter {
   }
   void make_float(ValueId v) { vals_[v].type.dtype = DType::kFloat32; }
 
-  void copy_node(const ir::Node& n) {
+  void copy_node(const ir::Node& n, NodeId self) {
     ir::Node out = n;
     std::vector<bool> rq;
     std::string problem;
@@ -440,8 +422,20 @@ class Converter {
                   "' directly; qdiff can only import it through DequantizeLinear, a QLinear op "
                   "or an integer op";
     }
-    emit(std::move(out), std::move(rq), std::move(problem));
+    emit(std::move(out), std::move(rq), std::move(problem), self);
   }
+
+  // A node that keeps the integers of a quantized tensor as they are: Identity, or a Cast to the
+  // tensor's own integer type (torch writes QuantizeLinear -> Cast(uint8) -> DequantizeLinear).
+  // Its output stands for the same real tensor with the same parameters; no node is emitted.
+  bool preserves_integers(const ir::Node& n, const QInfo& qi) const {
+    if (n.outputs.size() != 1 || n.outputs[0] == kNoValue) return false;
+    if (n.op_type == "Identity") return true;
+    if (n.op_type != "Cast") return false;
+    auto to = n.attributes.get_int("to", 0);
+    return to.ok() && dtype_from_onnx(static_cast<int>(*to)) == qi.qtype;
+  }
+  void look_through(const ir::Node& n) { qinfo_[n.outputs[0]] = qinfo_[n.inputs[0]]; }
 
   Status handle_quantize(const ir::Node& n) {
     const ValueId x = input(n, 0);
@@ -675,15 +669,18 @@ class Converter {
       if (add_id != kNoNode && q_.node(add_id).op_type == "Add") {
         const ir::Node& add = q_.node(add_id);
         const ValueId b = add.inputs[0] == out ? add.inputs[1] : add.inputs[0];
-        std::optional<Tensor> bt = constant(b);
+        // The bias through a Reshape of a constant first, so that the Conv reads the model's
+        // own bias tensor (its name) rather than the folded Reshape output.
+        std::optional<Tensor> bt;
         ValueId bsrc = b;
-        if (!bt && b < q_.num_values() && q_.value(b).producer != UINT32_MAX) {
+        if (b < q_.num_values() && q_.value(b).producer != UINT32_MAX) {
           const ir::Node& r = q_.node(q_.value(b).producer);
           if (r.op_type == "Reshape" && constant(input(r, 1))) {
             bt = constant(input(r, 0));
-            bsrc = input(r, 0);
+            if (bt) bsrc = input(r, 0);
           }
         }
+        if (!bt) bt = constant(b);
         if (bt && bt->dtype() == DType::kFloat32 && bt->numel() == channels) {
           ValueId bv = bsrc;
           if (bt->rank() != 1 || !vals_[bsrc].initializer) {
@@ -879,10 +876,10 @@ class Converter {
 
   // A data-movement op on a quantized integer tensor: runs on the real tensor; its outputs
   // carry the input's parameters.
-  Status handle_data_movement(const ir::Node& n) {
+  Status handle_data_movement(const ir::Node& n, NodeId self) {
     const QInfo qi = *qinfo_[n.inputs[0]];
     if (qi.dynamic) {
-      copy_node(n);
+      copy_node(n, self);
       return Status::ok_status();
     }
     ir::Node f = n;
@@ -932,6 +929,7 @@ class Converter {
   std::vector<DraftNode> nodes_;
   std::vector<ValueId> outputs_;
   std::vector<std::string> notes_;
+  ConstantFolder folder_;  // over q_
 };
 
 bool is_qdq_domain(const std::string& d) {
@@ -963,11 +961,14 @@ Result<ImportedQuantModel> Converter::run() {
     } else if (is_qdq_domain(n.domain) && kQLinear.count(n.op_type)) {
       s = handle_qlinear(n);
       ++counts[1];
+    } else if (n.domain.empty() && !n.inputs.empty() && n.inputs[0] != kNoValue &&
+               qinfo_[n.inputs[0]] && preserves_integers(n, *qinfo_[n.inputs[0]])) {
+      look_through(n);
     } else if (n.domain.empty() && is_data_movement(n.op_type) && !n.inputs.empty() &&
                n.inputs[0] != kNoValue && qinfo_[n.inputs[0]]) {
-      s = handle_data_movement(n);
+      s = handle_data_movement(n, i);
     } else {
-      copy_node(n);
+      copy_node(n, i);
     }
     if (!s.ok()) return s.with_context(what_);
   }
@@ -1030,16 +1031,44 @@ Result<ir::Graph> Converter::materialize(quant::QuantPlan* plan) {
   // Dead code: keep nodes whose outputs are graph outputs or read by kept nodes.
   std::vector<bool> live(vals_.size(), false);
   for (ValueId o : outputs_) live[o] = true;
+  // Constant folding: a live node copied unchanged from the quantized model whose outputs are
+  // all constants becomes initializers (unless it makes a graph output).
+  std::vector<bool> is_output(vals_.size(), false);
+  for (ValueId o : outputs_) is_output[o] = true;
+  auto folds = [&](const DraftNode& d) {
+    if (d.origin == UINT32_MAX || d.node.inputs != q_.node(d.origin).inputs) return false;
+    for (ValueId o : d.node.outputs)
+      if (o != kNoValue && is_output[o]) return false;
+    return folder_.node_folds(d.origin);
+  };
+  size_t folded = 0;
   std::vector<bool> keep(nodes_.size(), false);
   for (size_t k = nodes_.size(); k-- > 0;) {
     const ir::Node& n = nodes_[k].node;
     bool any = false;
     for (ValueId o : n.outputs) any = any || (o != kNoValue && live[o]);
     if (!any) continue;
+    if (folds(nodes_[k])) {
+      for (ValueId o : n.outputs) {
+        if (o == kNoValue) continue;
+        const Tensor& t = *folder_.value(o);
+        vals_[o].initializer = t;
+        vals_[o].type.dtype = t.dtype();
+        std::vector<ir::Dim> dd;
+        for (int64_t x : t.shape()) dd.push_back({x, ""});
+        vals_[o].type.dims = std::move(dd);
+      }
+      ++folded;
+      continue;
+    }
     keep[k] = true;
     for (ValueId v : n.inputs)
       if (v != kNoValue) live[v] = true;
   }
+  if (folded > 0)
+    notes_.push_back("constant folding: " + std::to_string(folded) +
+                     " nodes of the float graph computed only constants and became "
+                     "initializers");
   for (size_t k = 0; k < nodes_.size(); ++k)
     if (keep[k] && !nodes_[k].problem.empty())
       return unsupported(what_ + ": " + nodes_[k].node.describe() + nodes_[k].problem);

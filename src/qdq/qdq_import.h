@@ -3,9 +3,20 @@
 // QuantPlan (quant/plan.h) over that float graph's tensor names saying what was quantized and
 // how. Three formats, mixed freely in one model:
 //
+// Constants: a scale, zero point, weight or bias may be an initializer, a Constant node, or
+// computed from constants by deterministic nodes (torch: Identity of an initializer,
+// Cast(ConstantOfShape) zero points); such nodes are evaluated once with the reference kernels
+// (constant_fold.h, size-capped). Folded nodes that survive in the float graph (nothing but
+// Q/DQ analysis read them otherwise) become initializers there.
+//
 // 1. QDQ. QuantizeLinear -> DequantizeLinear pairs on activations, DequantizeLinear on integer
-//    initializers (weights, per-axis with `axis`; int32 biases), opsets 10..21, domain "" or
+//    constants (weights, per-axis with `axis`; int32 biases), opsets 10..21, domain "" or
 //    "com.microsoft", uint8/int8/uint16/int16 (int32 for DequantizeLinear of biases).
+//    - Between the QuantizeLinear and its DequantizeLinear readers, ops that keep the integers
+//      as they are (Identity, Cast to the tensor's own integer type: torch's QuantizeLinear ->
+//      Cast(uint8) -> DequantizeLinear) are looked through: they vanish, their output stands for
+//      the same real tensor. A Cast to another integer type changes the integers: the
+//      DequantizeLinear reading it is an error naming the Cast.
 //    - An activation keeps the tensor the QuantizeLinear reads (its real name); readers of the
 //      DequantizeLinear output read it instead. Exception: when that DequantizeLinear output is
 //      a graph output, the real tensor takes the graph output's name (ORT's quantizer renames a
@@ -31,7 +42,7 @@
 //    QLinearConcat. Each becomes its float op on the real inputs and dequantized weights (biases:
 //    int32 with scale f32(s_x * s_w[c])); its output keeps its name, becomes float32 and is
 //    planned with the op's y_scale / y_zero_point. Data-movement ops ORT runs directly on
-//    integers (MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Identity, Slice, Gather,
+//    integers (MaxPool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Slice, Gather,
 //    Resize, Split, DepthToSpace, SpaceToDepth, Expand, Tile) run in float on the real tensor and
 //    their outputs carry the input's parameters.
 // 3. Dynamic quantization (ORT's dynamic quantizer): DynamicQuantizeLinear -> ConvInteger /
@@ -84,6 +95,9 @@ Result<ImportedQuantModel> import_quantized(const ir::Graph& quantized,
 struct PlanMapping {
   quant::QuantPlan plan;               // renamed onto the float model's tensors and nodes
   std::vector<std::string> unmatched;  // "tensor 'x' (activation): <why>", "node 'n': <why>"
+  // Weights and biases whose float values do not quantize to the quantized model's integers
+  // with the plan's rounding (see map_plan).
+  std::vector<std::string> notes;
 };
 
 // Renames `plan` (made over `stripped`, the float graph import_quantized returned) onto the
@@ -96,6 +110,11 @@ struct PlanMapping {
 // matched node (shape must agree), else an initializer of the same name and shape. Node plans
 // follow their matched nodes. Whatever finds no counterpart is listed in `unmatched`, never
 // silently dropped. Fails only on a malformed plan (a tensor the stripped graph lacks).
+// A mapped weight or bias gets the rounding mode (numerics/rounding.h) with which the float
+// model's values quantize to the integers the quantized model stores: the plan's own (half to
+// even, as QuantizeLinear) when it reproduces them all, else the mode that misses fewest (torch
+// 1.13 truncates biases toward zero); `notes` says so, and counts values no mode reproduces
+// (torch quantizes weights as round(w * f32(1 / s)), which differs from round(w / s) at ties).
 Result<PlanMapping> map_plan(const quant::QuantPlan& plan, const ir::Graph& stripped,
                              const ir::Graph& float_graph);
 

@@ -18,7 +18,9 @@ namespace qdiff::quant {
 // dequantize(quantize(x)) element by element with `p` (per channel along p.axis).
 // Errors: non-float32 input, axis out of range or a channel count that differs from the
 // scale count.
-Result<Tensor> fake_quantize(const Tensor& x, const QuantParams& p, RoundingMode mode);
+// `reciprocal`: quantize as x * f32(1 / scale) (quantize_by_reciprocal) instead of x / scale.
+Result<Tensor> fake_quantize(const Tensor& x, const QuantParams& p, RoundingMode mode,
+                             bool reciprocal = false);
 
 // The parameters ONNX DynamicQuantizeLinear computes for x (uint8): rmin = min(min(x), 0),
 // rmax = max(max(x), 0), scale = (rmax - rmin) / 255 in float32, zero point =

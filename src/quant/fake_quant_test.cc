@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <random>
 
@@ -44,6 +45,43 @@ TEST(FakeQuantize, HandDerivedPerTensorAndPerChannel) {
   EXPECT_FALSE(fake_quantize(m, params(8, true, {1, 1}, {0, 0}, 2), RoundingMode::kFloor).ok());
 }
 
+// The vectorized half-to-even path equals fake_quant() element by element: exact ties, values
+// next to ties, clamping at both ends, NaN, +-Inf, -0, per tensor and per channel, 4..16 bits.
+TEST(FakeQuantize, FastPathEqualsScalarDefinition) {
+  std::mt19937 rng(11);
+  std::vector<float> xs;
+  for (int k = -70000; k <= 70000; ++k) {
+    const float t = static_cast<float>(k) * 0.5f;  // ties at scale 1 and 0.5
+    xs.push_back(t);
+    xs.push_back(std::nextafter(t, -1e9f));
+    xs.push_back(std::nextafter(t, 1e9f));
+  }
+  std::uniform_real_distribution<float> dist(-3e4f, 3e4f);
+  for (int k = 0; k < 100000; ++k) xs.push_back(dist(rng));
+  xs.insert(xs.end(), {NAN, INFINITY, -INFINITY, -0.0f, 1e30f, -1e30f});
+  const int64_t half = static_cast<int64_t>(xs.size() / 2);
+  xs.resize(static_cast<size_t>(2 * half));
+  const Tensor x = Tensor::from_vector<float>({2, half}, xs);
+  for (int bits : {4, 8, 12, 16}) {
+    for (bool is_signed : {false, true}) {
+      QuantParams p = params(bits, is_signed, {1.0f, 0.37f}, {0, 0}, 0);
+      const int32_t mid = is_signed ? 0 : (1 << (bits - 1));
+      p.zero_points = {mid + 3, mid - 5};
+      ASSERT_TRUE(p.validate().ok());
+      auto y = fake_quantize(x, p, RoundingMode::kHalfToEven);
+      ASSERT_TRUE(y.ok());
+      const float* yv = y.value().data<float>();
+      for (int64_t i = 0; i < x.numel(); ++i) {
+        const size_t c = static_cast<size_t>(i / half);
+        const float want = fake_quant(xs[static_cast<size_t>(i)], p.scales[c], p.zero_points[c],
+                                      p.qmin(), p.qmax(), RoundingMode::kHalfToEven);
+        ASSERT_EQ(std::bit_cast<uint32_t>(yv[i]), std::bit_cast<uint32_t>(want))
+            << "bits " << bits << " x " << xs[static_cast<size_t>(i)] << " channel " << c;
+      }
+    }
+  }
+}
+
 TEST(FakeQuantize, DynamicParamsFollowDynamicQuantizeLinear) {
   // ONNX DynamicQuantizeLinear example (onnx/docs/Operators.md): x = [0, 2, -3, -2.5, 1.34, 0.5]
   // -> scale 0.019607844, zero point 153.
@@ -78,12 +116,12 @@ TEST(FakeQuantWorld, EqualsHandBuiltQdqComputation) {
   g.outputs.push_back(y);
 
   QuantPlan plan;
-  TensorPlan tx{"x", Role::kActivation, params(8, false, {0.01f}, {128}), {}, false, "test"};
+  TensorPlan tx{"x", Role::kActivation, params(8, false, {0.01f}, {128}), {}, false, false, "test"};
   QuantParams wp = params(8, true, {0.004f, 0.006f, 0.008f}, {0, 0, 0}, 0);
   wp.symmetric = true;
-  TensorPlan tw{"w", Role::kWeight, wp, {}, false, "test"};
-  TensorPlan tb{"b", Role::kBias, bias_params(tx.params, wp).value(), {}, false, "test"};
-  TensorPlan ty{"y", Role::kActivation, params(8, false, {0.02f}, {0}), {}, false, "test"};
+  TensorPlan tw{"w", Role::kWeight, wp, {}, false, false, "test"};
+  TensorPlan tb{"b", Role::kBias, bias_params(tx.params, wp).value(), {}, false, false, "test"};
+  TensorPlan ty{"y", Role::kActivation, params(8, false, {0.02f}, {0}), {}, false, false, "test"};
   plan.tensors = {tx, tw, tb, ty};
   auto world = FakeQuantWorld::create(g, plan);
   ASSERT_TRUE(world.ok()) << world.status().message();
@@ -124,7 +162,7 @@ TEST(FakeQuantWorld, RejectsPlansThatDoNotFit) {
   b.node("relu", ir::OpKind::kRelu, {x}, y);
   g.outputs.push_back(y);
   QuantPlan plan;
-  plan.tensors = {TensorPlan{"z", Role::kActivation, params(8, false, {0.1f}, {0}), {}, false, ""}};
+  plan.tensors = {TensorPlan{"z", Role::kActivation, params(8, false, {0.1f}, {0}), {}, false, false, ""}};
   auto w = FakeQuantWorld::create(g, plan);
   ASSERT_FALSE(w.ok());
   EXPECT_NE(w.status().message().find("'z'"), std::string::npos);

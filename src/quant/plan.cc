@@ -68,6 +68,7 @@ json tensor_to_json(const TensorPlan& t) {
   o["zero_point"] = t.params.zero_points;
   o["rounding"] = std::string(rounding_mode_name(t.rounding));
   if (t.dynamic) o["dynamic"] = true;
+  if (t.reciprocal) o["reciprocal"] = true;
   if (!t.source.empty()) o["source"] = t.source;
   return o;
 }
@@ -79,7 +80,7 @@ Result<TensorPlan> tensor_from_json(const json& o, const std::string& where_in) 
   QDIFF_RETURN_IF_ERROR(
       check_fields(o,
                    {"name", "role", "bits", "signed", "symmetric", "narrow_range", "axis", "scale",
-                    "zero_point", "rounding", "dynamic", "source"},
+                    "zero_point", "rounding", "dynamic", "reciprocal", "source"},
                    where));
   TensorPlan t;
   t.name = name;
@@ -145,6 +146,7 @@ Result<TensorPlan> tensor_from_json(const json& o, const std::string& where_in) 
   if (!mode.ok()) return invalid_argument(where + ": " + mode.status().message());
   t.rounding = mode.value();
   QDIFF_ASSIGN_OR_RETURN(t.dynamic, get_or<bool>(o, "dynamic", where, false));
+  QDIFF_ASSIGN_OR_RETURN(t.reciprocal, get_or<bool>(o, "reciprocal", where, false));
   if (t.dynamic && (t.role != Role::kActivation || p.per_channel()))
     return invalid_argument(where + ": only a per-tensor activation can be dynamic");
   QDIFF_ASSIGN_OR_RETURN(t.source, get_or<std::string>(o, "source", where, ""));

@@ -43,6 +43,9 @@ struct TensorPlan {
   // (uint8, range [min(x, 0), max(x, 0)], scale = range / 255, zp = sat(rhe(-min / scale))).
   // `params` then holds only the format (bits, signedness) and placeholder scale 1 / zp 0.
   bool dynamic = false;
+  // Quantize as round(x * f32(1 / scale)) (PyTorch's quantize_val) instead of round(x / scale)
+  // (ONNX QuantizeLinear); the two differ by one step where x / scale is near a tie.
+  bool reciprocal = false;
   // Where the parameters came from, for the reader: "minmax", "percentile(99.99)",
   // "qdq:conv1_out_QuantizeLinear", "encodings"... Not used by any computation.
   std::string source;

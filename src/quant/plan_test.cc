@@ -40,6 +40,7 @@ QuantPlan sample_plan() {
   w.params.scales = {1.17549435e-38f, 3.4028235e38f, std::nextafter(0.1f, 1.0f)};
   w.params.zero_points = {0, 0, 0};
   w.rounding = RoundingMode::kHalfAwayFromZero;
+  w.reciprocal = true;
   p.tensors.push_back(w);
   p.nodes.push_back({"conv", Precision::kInt16, "conv"});
   p.nodes.push_back({"relu", Precision::kInt8, "conv"});

@@ -41,6 +41,8 @@ void add_quant_side_options(CLI::App& cmd, QuantSideOptions& o) {
   cmd.add_option("--quantized", o.quantized,
                  "Quantized ONNX model (QDQ, QLinear ops, or ConvInteger/MatMulInteger with "
                  "dynamic quantization) of MODEL, or MODEL itself");
+  cmd.add_option("--save-plan", o.save_plan,
+                 "Write the quantization plan the run uses (after import and mapping) as JSON");
   cmd.add_option("--encodings", o.encodings,
                  "AIMET-style encodings JSON (0.6.1 or 1.0.0) naming the float model's tensors");
 }
@@ -67,6 +69,7 @@ Result<QuantSide> load_quant_side(const onnx::ImportedModel& float_model,
     } else {
       QDIFF_ASSIGN_OR_RETURN(qdq::PlanMapping mapped,
                              qdq::map_plan(imported.plan, imported.float_graph, float_model.graph));
+      for (const std::string& note : mapped.notes) side.notes.push_back(note);
       for (const std::string& u : mapped.unmatched)
         side.notes.push_back("not mapped onto " + float_model.path.string() + ": " + u);
       side.plan = std::move(mapped.plan);
@@ -83,6 +86,7 @@ Result<QuantSide> load_quant_side(const onnx::ImportedModel& float_model,
   }
   Status s = quant::check_plan(side.plan, side.float_graph ? *side.float_graph : float_model.graph);
   if (!s.ok()) return s.with_context(what + " against " + float_model.path.string());
+  if (!o.save_plan.empty()) QDIFF_RETURN_IF_ERROR(quant::save_plan(side.plan, o.save_plan));
   return side;
 }
 

@@ -20,6 +20,7 @@ struct QuantSideOptions {
   std::string plan;
   std::string quantized;
   std::string encodings;
+  std::string save_plan;  // write the plan the run uses (after import and mapping) here
   bool given() const { return !plan.empty() || !quantized.empty() || !encodings.empty(); }
 };
 
