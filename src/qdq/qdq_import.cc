@@ -1162,6 +1162,9 @@ void Converter::plan_nodes(const ir::Graph& g, const std::vector<ValueId>& new_o
     for (size_t j = 0; j < n.inputs.size(); ++j) {
       const ValueId v = n.inputs[j];
       if (v == kNoValue || !is_float(v)) continue;
+      // A constant operand the quantized model left in float (Clip bounds, a Mul's constant)
+      // does not make the node float.
+      if (g.value(v).initializer && !planned.count(v)) continue;
       has_float = true;
       if (j < rq.size() && rq[j]) continue;
       if (planned.count(v) && !g.value(v).initializer) {
@@ -1169,7 +1172,9 @@ void Converter::plan_nodes(const ir::Graph& g, const std::vector<ValueId>& new_o
           first_unquantized = "'" + g.value(v).name + "' by " + n.describe();
       }
       const NodeId p = g.value(v).producer;
-      if (p != UINT32_MAX && quantized[p] && !planned.count(v) && !is_out[v] && readers[v] == 1) {
+      // An unquantized tensor between quantized nodes is internal to its producer's unit
+      // (x * hardsigmoid(x) reads it twice); the check below splits units it leaves.
+      if (p != UINT32_MAX && quantized[p] && !planned.count(v) && !is_out[v]) {
         if (from == kNoNode) from = p;
         continue;
       }
@@ -1203,6 +1208,17 @@ void Converter::plan_nodes(const ir::Graph& g, const std::vector<ValueId>& new_o
       quantized[m] = false;
     }
   }
+  // A unit is int16 when any of its members reads or writes a 16-bit activation.
+  std::vector<bool> wide(nn, false);
+  for (NodeId i = 0; i < nn; ++i) {
+    if (!quantized[i]) continue;
+    const ir::Node& n = g.node(i);
+    for (const auto* vs : {&n.inputs, &n.outputs})
+      for (ValueId v : *vs)
+        if (v != kNoValue && planned.count(v) && planned.at(v)->role == Role::kActivation &&
+            planned.at(v)->params.bits == 16)
+          wide[unit[i]] = true;
+  }
   for (NodeId i = 0; i < nn; ++i) {
     const ir::Node& n = g.node(i);
     quant::NodePlan np;
@@ -1212,13 +1228,7 @@ void Converter::plan_nodes(const ir::Graph& g, const std::vector<ValueId>& new_o
       np.precision = quant::Precision::kFloat;
       np.unit = n.name;
     } else {
-      bool wide = false;
-      for (const auto* vs : {&n.inputs, &n.outputs})
-        for (ValueId v : *vs)
-          if (v != kNoValue && planned.count(v) && planned.at(v)->role == Role::kActivation &&
-              planned.at(v)->params.bits == 16)
-            wide = true;
-      np.precision = wide ? quant::Precision::kInt16 : quant::Precision::kInt8;
+      np.precision = wide[unit[i]] ? quant::Precision::kInt16 : quant::Precision::kInt8;
     }
     plan->nodes.push_back(std::move(np));
   }

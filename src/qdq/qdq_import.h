@@ -57,14 +57,15 @@
 // `source` names the quantized model's node ("qdq:<QuantizeLinear node>", "qlinear:<node>",
 // "dynamic:<DynamicQuantizeLinear node>", "weight:<node reading it>").
 //
-// Nodes: every float-graph node gets a NodePlan. A node is quantized (int8, or int16 when a
-// quantized tensor it reads or writes has 16 bits) when every float tensor it reads was read
-// through quantization in the quantized model (a DequantizeLinear output, a QLinear/integer op
-// input) or is internal to its unit. A tensor is internal when it is not quantized, is no graph
-// output and its only reader is a node of the unit of its quantized producer: that reader joins
-// the producer's unit (Conv+Relu between one DQ and one Q is one unit headed by the Conv). A unit
-// whose outgoing tensors are not all quantized is split back into single nodes. Everything else
-// runs in float (Precision::kFloat).
+// Nodes: every float-graph node gets a NodePlan. A node is quantized when every float tensor it
+// reads was read through quantization in the quantized model (a DequantizeLinear output, a
+// QLinear/integer op input), is a constant the quantized model left in float (Clip bounds), or
+// is internal to its unit. A tensor is internal when it is not quantized, is no graph output and
+// its quantized producer heads (or belongs to) a unit: its readers join that unit (Conv+Relu, or
+// Conv -> HardSigmoid -> Mul reading the Conv output twice, between one DQ and one Q). A unit
+// whose unquantized tensors are read outside it is split back into single nodes. A unit is int16
+// when any member reads or writes a 16-bit activation, else int8. Everything else runs in float
+// (Precision::kFloat).
 //
 // Limitation (reported in notes): a plan quantizes a tensor for every reader, while a quantized
 // model may read the same tensor through a Q/DQ pair in one place and unquantized in another.

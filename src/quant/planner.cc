@@ -237,9 +237,15 @@ Result<PlanStructure> plan_structure(const ir::Graph& graph,
       internal[graph.node(static_cast<ir::NodeId>(members[k - 1])).outputs[0]] = true;
     }
   }
+  // Node plans for the nodes that compute on activations (constant computations have no
+  // precision: they are folded before any target runs).
   for (size_t i = 0; i < nn; ++i) {
     const ir::Node& n = graph.node(static_cast<ir::NodeId>(i));
-    st.nodes.push_back({n.name, prec[i], graph.node(static_cast<ir::NodeId>(unit[i])).name});
+    bool on_activation = false;
+    for (ir::ValueId in : n.inputs)
+      on_activation = on_activation || (in != ir::kNoValue && activation[in]);
+    if (on_activation)
+      st.nodes.push_back({n.name, prec[i], graph.node(static_cast<ir::NodeId>(unit[i])).name});
   }
 
   // Activations to quantize, their bits and how their parameters are found.
