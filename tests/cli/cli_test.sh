@@ -110,7 +110,7 @@ else
 fi
 
 # --- --help everywhere -----------------------------------------------------------------------
-for cmd in "" inspect run; do
+for cmd in "" inspect run calibrate export; do
   if "$QDIFF" $cmd --help >/dev/null; then ok; else fail "qdiff $cmd --help"; fi
 done
 if "$QDIFF" inspect "$DEMO/demo_bn.onnx" | grep -q "BatchNormalization *12"; then ok; else fail "inspect op counts"; fi
@@ -136,6 +136,66 @@ expect_error nonfinite "log_node" "$QDIFF" run "$TMP/nan.onnx" --input "$TMP/neg
 expect_error bad_labels "labels" "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --labels "$DEMO/labels.npy"
 expect_error bad_tensor_name "no_such_tensor" "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --tensors no_such_tensor
 expect_error bad_flag "--frobnicate" "$QDIFF" run "$DEMO/demo_bn.onnx" --input "$TMP/first20.npy" --frobnicate
+
+# --- quantization: calibrate, fake-quant run, export, import, bad plans ---------------------------
+P=$TMP/plan.json
+"$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" -o "$P" >/dev/null || fail "calibrate"
+"$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" -o "$TMP/plan2.json" --threads 2 >/dev/null
+if cmp -s "$P" "$TMP/plan2.json"; then ok; else fail "calibrate: plan differs between 1 and 2 threads"; fi
+out=$("$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$P" --input "$DEMO/samples.npy" --labels "$DEMO/labels.npy")
+if [[ "$out" == *"mode fakequant"* && "$out" == *"top-1 0.9"* ]]; then ok; else fail "fakequant top-1: $out"; fi
+"$QDIFF" export "$DEMO/demo_folded.onnx" --plan "$P" -o "$TMP/q.onnx" --encodings-out "$TMP/e.json" >/dev/null || fail "export"
+for side in "--plan $P" "--quantized $TMP/q.onnx" "--encodings $TMP/e.json"; do
+  # shellcheck disable=SC2086
+  "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant $side --input "$TMP/first20.npy" \
+    --dump "$TMP/fq_${side%% *}" --tensors logits >/dev/null || fail "fakequant run $side"
+done
+if cmp -s "$TMP/fq_--plan/logits.npy" "$TMP/fq_--quantized/logits.npy" &&
+   cmp -s "$TMP/fq_--plan/logits.npy" "$TMP/fq_--encodings/logits.npy"; then ok
+else fail "fakequant logits differ between --plan, --quantized (QDQ export) and --encodings"; fi
+/usr/bin/python3 - "$TMP" <<'PY'
+import json, sys
+import numpy as np
+tmp = sys.argv[1]
+x = np.load(f"{tmp}/first20.npy")
+x[3, 0, 0, 5, 5] = np.nan
+x[7, 0, 0, 1, 1] = np.inf
+np.save(f"{tmp}/some_nan.npy", x)
+np.save(f"{tmp}/all_nan.npy", np.full((2, 1, 1, 28, 28), np.nan, np.float32))
+plan = json.load(open(f"{tmp}/plan.json"))
+def bad(name, edit):
+    p = json.loads(json.dumps(plan))
+    edit(p["tensors"][0])
+    json.dump(p, open(f"{tmp}/bad_{name}.json", "w"))
+bad("scale", lambda t: t.update(scale=[0.0]))
+bad("nan_scale", lambda t: t.update(scale=[float("nan")]))
+bad("zero_point", lambda t: t.update(zero_point=[300]))
+bad("bits", lambda t: t.update(bits=20))
+bad("tensor", lambda t: t.update(name="no_such_tensor"))
+w = [t for t in plan["tensors"] if t["role"] == "weight"][0]
+p = json.loads(json.dumps(plan))
+[t for t in p["tensors"] if t["name"] == w["name"]][0]["axis"] = 7
+json.dump(p, open(f"{tmp}/bad_axis.json", "w"))
+e = json.load(open(f"{tmp}/e.json"))
+e["activation_encodings"][0]["name"] = "not_in_model"
+json.dump(e, open(f"{tmp}/bad_encodings.json", "w"))
+PY
+out=$("$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/some_nan.npy" -o "$TMP/plan3.json")
+if [[ $? -eq 0 && "$out" == *"left out 2 samples holding NaN or Inf"* ]]; then ok; else fail "calibrate with NaN samples: $out"; fi
+expect_error cal_all_nan "every calibration sample holds NaN or Inf" "$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/all_nan.npy" -o "$TMP/x.json"
+expect_error cal_method "bogus" "$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" -o "$TMP/x.json" --method bogus
+expect_error cal_granularity "per-row" "$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" -o "$TMP/x.json" --granularity per-row
+expect_error cal_target "nope" "$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" -o "$TMP/x.json" --target nope
+expect_error fq_no_plan "exactly one of" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --input "$TMP/first20.npy"
+expect_error float_with_plan "need --mode fakequant" "$QDIFF" run "$DEMO/demo_folded.onnx" --plan "$P" --input "$TMP/first20.npy"
+expect_error plan_scale "scale 0" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$TMP/bad_scale.json" --input "$TMP/first20.npy"
+expect_error plan_nan_scale "not valid JSON" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$TMP/bad_nan_scale.json" --input "$TMP/first20.npy"
+expect_error plan_zero_point "zero point" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$TMP/bad_zero_point.json" --input "$TMP/first20.npy"
+expect_error plan_bits "bits must be in [2, 16]" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$TMP/bad_bits.json" --input "$TMP/first20.npy"
+expect_error plan_tensor "no_such_tensor" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$TMP/bad_tensor.json" --input "$TMP/first20.npy"
+expect_error plan_axis "axis 7" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$TMP/bad_axis.json" --input "$TMP/first20.npy"
+expect_error encodings_tensor "not_in_model" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --encodings "$TMP/bad_encodings.json" --input "$TMP/first20.npy"
+expect_error export_missing_plan "nope.json" "$QDIFF" export "$DEMO/demo_folded.onnx" --plan "$TMP/nope.json" -o "$TMP/x.onnx"
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
