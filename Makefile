@@ -20,13 +20,19 @@ build-asan:
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQDIFF_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# Runs qdiff on the bundled demo model: inspect it, then run the 300 test samples, report
-# top-1 and dump every tensor.
+# Runs qdiff on the bundled demo model: inspect it, run the 300 test samples (top-1, every
+# tensor dumped), calibrate an int8 plan, run the fake-quant world and export the plan as QDQ.
 demo: deps build
 	$(QDIFF) inspect models/demo/demo_bn.onnx
 	$(QDIFF) run models/demo/demo_bn.onnx --input models/demo/samples.npy \
-	  --labels models/demo/labels.npy --dump $(DEMO_OUT)
-	@echo "demo: results in $(DEMO_OUT)/ (manifest.json + one .npy per tensor)"
+	  --labels models/demo/labels.npy --dump $(DEMO_OUT)/float
+	$(QDIFF) calibrate models/demo/demo_folded.onnx --data models/demo/samples.npy \
+	  -o $(DEMO_OUT)/plan.json
+	$(QDIFF) run models/demo/demo_folded.onnx --mode fakequant --plan $(DEMO_OUT)/plan.json \
+	  --input models/demo/samples.npy --labels models/demo/labels.npy --dump $(DEMO_OUT)/fakequant
+	$(QDIFF) export models/demo/demo_folded.onnx --plan $(DEMO_OUT)/plan.json \
+	  -o $(DEMO_OUT)/demo_qdq.onnx --encodings-out $(DEMO_OUT)/demo.encodings
+	@echo "demo: results in $(DEMO_OUT)/ (float/ and fakequant/ dumps, plan.json, demo_qdq.onnx)"
 
 # Every test: unit tests and ONNX conformance under ASan/UBSan, then the conformance run and
 # the ONNX Runtime oracle on an optimized build.
