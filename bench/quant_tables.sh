@@ -6,7 +6,8 @@
 #   bench/quant_tables.sh [BUILD_DIR]     (default build)
 #
 # Demo: calibrated on the first 100 of the 300 bundled samples, top-1 measured on all 300.
-# det: calibrated on 4 synthetic 320x320 images (tests/oracle/make_inputs.py, seed 1001),
+# det: weights per tensor, per channel except depthwise convs (per-tensor-depthwise), or per
+# channel; calibrated on 4 synthetic 320x320 images (tests/oracle/make_inputs.py, seed 1001),
 # SQNR = 20 log10(||float|| / ||float - fakequant||) over the output map of 4 other images.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -67,7 +68,7 @@ echo "PP-OCRv4 det (third_party/models/ppocr/det.onnx), output SQNR vs float, in
 echo
 echo "| weights | weights only | weights and activations |"
 echo "|---|---|---|"
-for gran in per-tensor per-channel; do
+for gran in per-tensor per-tensor-depthwise per-channel; do
   row="| $gran |"
   for what in weights all; do
     "$Q" calibrate "$DET" --data "$W/detcal/det" --granularity "$gran" --quantize "$what" \

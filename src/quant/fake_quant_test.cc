@@ -162,7 +162,8 @@ TEST(FakeQuantWorld, RejectsPlansThatDoNotFit) {
   b.node("relu", ir::OpKind::kRelu, {x}, y);
   g.outputs.push_back(y);
   QuantPlan plan;
-  plan.tensors = {TensorPlan{"z", Role::kActivation, params(8, false, {0.1f}, {0}), {}, false, false, ""}};
+  plan.tensors = {
+      TensorPlan{"z", Role::kActivation, params(8, false, {0.1f}, {0}), {}, false, false, ""}};
   auto w = FakeQuantWorld::create(g, plan);
   ASSERT_FALSE(w.ok());
   EXPECT_NE(w.status().message().find("'z'"), std::string::npos);

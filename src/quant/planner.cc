@@ -298,6 +298,11 @@ Result<PlanStructure> plan_structure(const ir::Graph& graph,
         t.role = Role::kWeight;
         t.kind = TensorKind::kWeight;
         t.axis = axis;
+        if (*n.kind == OpKind::kConv && w->rank() >= 3) {
+          auto group = n.attributes.get_int("group", 1);
+          // W is [C_out, C_in / group, ...]: depthwise when every group has one input channel.
+          t.depthwise = group.ok() && group.value() > 1 && w->dim(1) == 1;
+        }
         planned[t.value] = static_cast<int>(st.tensors.size());
         st.tensors.push_back(t);
         const bool has_bias = (*n.kind == OpKind::kConv || *n.kind == OpKind::kGemm) &&
@@ -361,7 +366,8 @@ Result<QuantPlan> make_plan(const ir::Graph& graph, const PlanStructure& structu
       case TensorKind::kWeight: {
         const Tensor w = *runtime::constant_value(graph, pt.value);
         const std::vector<float> data = w.to_f32_vector();
-        const bool per_channel = scheme.per_channel_weights;
+        const bool per_channel =
+            scheme.per_channel_weights && !(pt.depthwise && scheme.per_tensor_depthwise);
         const int64_t channels = per_channel ? w.dim(pt.axis) : 1;
         int64_t inner = 1;
         if (per_channel)

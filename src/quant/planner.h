@@ -50,6 +50,9 @@ struct Scheme {
   Format activation16;              // activations of int16 nodes
   Format weight;                    // 8-bit weights (int16 nodes too)
   bool per_channel_weights = true;  // else per tensor
+  // Depthwise convolutions (group = input channels > 1) per tensor even when the others are
+  // per channel, as some compilers do (numerics.md: per-tensor depthwise weights).
+  bool per_tensor_depthwise = false;
   RoundingMode rounding = RoundingMode::kHalfToEven;
 };
 // Built-in schemes: "ort-cpu" (uint8 asymmetric activations, int8 symmetric weights, as
@@ -67,7 +70,8 @@ struct PlannedTensor {
   Role role = Role::kActivation;
   TensorKind kind = TensorKind::kObserved;
   int bits = 8;
-  int axis = -1;  // weights: the output-channel axis
+  int axis = -1;           // weights: the output-channel axis
+  bool depthwise = false;  // weights of a depthwise convolution
   // kShared: the tensor whose parameters this one reuses. kBias: the node's data input and
   // weight.
   ir::ValueId source = ir::kNoValue;

@@ -114,6 +114,31 @@ TEST(Planner, MakePlanDerivesParameters) {
   EXPECT_EQ(pt.find("w")->params.axis, -1);
 }
 
+TEST(Planner, PerTensorDepthwise) {
+  // x -> depthwise Conv (group 2, W [2,1,1,1]) -> y, and a regular Conv W2 [3,2,1,1].
+  ir::Graph g;
+  GraphBuilder b(g);
+  std::mt19937 rng(5);
+  const ir::ValueId x = b.value("x");
+  g.inputs.push_back(x);
+  const ir::ValueId w = b.value("w", random_f32(rng, {2, 1, 1, 1}));
+  const ir::ValueId w2 = b.value("w2", random_f32(rng, {3, 2, 1, 1}));
+  const ir::ValueId y = b.value("y"), z = b.value("z");
+  Attributes grouped;
+  grouped.set("group", int64_t{2});
+  b.node("dw", ir::OpKind::kConv, {x, w}, y, grouped);
+  b.node("pw", ir::OpKind::kConv, {y, w2}, z);
+  g.outputs.push_back(z);
+  auto st = plan_structure(g).value();
+  auto scheme = scheme_for_target("ort-cpu").value();
+  scheme.per_tensor_depthwise = true;
+  auto plan = make_plan(g, st, scheme, {{x, {-1.0f, 1.0f}}, {y, {-1.0f, 1.0f}}, {z, {0.0f, 1.0f}}},
+                        "minmax")
+                  .value();
+  EXPECT_EQ(plan.find("w")->params.axis, -1);
+  EXPECT_EQ(plan.find("w2")->params.axis, 0);
+}
+
 TEST(Planner, Schemes) {
   EXPECT_TRUE(scheme_for_target("tflite-int8").value().weight.narrow_range);
   EXPECT_NE(scheme_for_target("nope").status().message().find("ort-cpu"), std::string::npos);

@@ -35,9 +35,11 @@ Status run_calibrate(const CalibrateOptions& o) {
   QDIFF_ASSIGN_OR_RETURN(co.scheme, quant::scheme_for_target(o.target));
   if (o.granularity == "per-tensor")
     co.scheme.per_channel_weights = false;
+  else if (o.granularity == "per-tensor-depthwise")
+    co.scheme.per_tensor_depthwise = true;
   else if (o.granularity != "per-channel")
     return invalid_argument("--granularity " + o.granularity +
-                            ": expected per-channel or per-tensor");
+                            ": expected per-channel, per-tensor or per-tensor-depthwise");
   QDIFF_ASSIGN_OR_RETURN(co.observer.method, calib::parse_method(o.method));
   co.observer.percentile = o.percentile;
   co.observer.averaging = o.averaging;
@@ -121,7 +123,9 @@ void add_calibrate_command(CLI::App& app, std::function<Status()>& run) {
       ->default_val(99.999);
   cmd->add_option("--averaging", o->averaging, "Averaging constant for --method moving-average")
       ->default_val(0.01);
-  cmd->add_option("--granularity", o->granularity, "Weights: per-channel or per-tensor")
+  cmd->add_option("--granularity", o->granularity,
+                  "Weights: per-channel, per-tensor, or per-tensor-depthwise (per channel except "
+                  "depthwise convolutions)")
       ->default_val("per-channel");
   cmd->add_option("--activation-bits", o->activation_bits, "8 or 16 (all nodes)")->default_val(8);
   cmd->add_option("--int16", o->int16_nodes, "Nodes to run with 16-bit activations")
