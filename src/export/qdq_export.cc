@@ -356,20 +356,10 @@ Result<std::string> export_impl(::onnx::ModelProto model, const fs::path& base_d
         return invalid_argument(where + ": bits must be at most 16 outside biases");
       }
     }
-    // Per-channel axis and scale count against the shape, where known.
-    if (t.params.per_channel()) {
-      std::optional<Shape> shape;
-      if (t.role != Role::kActivation) shape = e.value.shape();
-      if (shape) {
-        if (t.params.axis >= static_cast<int>(shape->size()))
-          return invalid_argument(where + ": axis " + std::to_string(t.params.axis) +
-                                  " is out of range for shape " + shape_to_string(*shape));
-        const int64_t channels = (*shape)[static_cast<size_t>(t.params.axis)];
-        if (channels != static_cast<int64_t>(t.params.scales.size()))
-          return invalid_argument(where + ": " + std::to_string(t.params.scales.size()) +
-                                  " scales for " + std::to_string(channels) +
-                                  " channels along axis " + std::to_string(t.params.axis));
-      }
+    // Per-channel axis and scale count against the weight's shape.
+    if (t.role != Role::kActivation) {
+      Status c = quant::check_channels(t.params, e.value.shape());
+      if (!c.ok()) return invalid_argument(where + ": " + c.message());
     }
     entries.push_back(std::move(e));
   }

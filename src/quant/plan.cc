@@ -314,14 +314,8 @@ Status check_plan(const QuantPlan& plan, const ir::Graph& graph) {
       else if (v.type.fully_known())
         shape = v.type.shape();
       if (shape) {
-        if (t.params.axis >= static_cast<int>(shape->size()))
-          return invalid_argument(where + ": axis " + std::to_string(t.params.axis) +
-                                  " is out of range for shape " + shape_to_string(*shape));
-        const int64_t channels = (*shape)[static_cast<size_t>(t.params.axis)];
-        if (channels != static_cast<int64_t>(t.params.scales.size()))
-          return invalid_argument(where + ": " + std::to_string(t.params.scales.size()) +
-                                  " scales for " + std::to_string(channels) +
-                                  " channels along axis " + std::to_string(t.params.axis));
+        Status c = check_channels(t.params, *shape);
+        if (!c.ok()) return invalid_argument(where + ": " + c.message());
       }
     }
   }
@@ -334,6 +328,19 @@ Status check_plan(const QuantPlan& plan, const ir::Graph& graph) {
       return invalid_argument("plan node '" + n.name + "': its unit '" + n.unit +
                               "' is not a node of the model");
   }
+  return Status::ok_status();
+}
+
+Status check_channels(const QuantParams& p, const Shape& shape) {
+  if (!p.per_channel()) return Status::ok_status();
+  if (p.axis >= static_cast<int>(shape.size()))
+    return invalid_argument("axis " + std::to_string(p.axis) + " is out of range for shape " +
+                            shape_to_string(shape));
+  const int64_t channels = shape[static_cast<size_t>(p.axis)];
+  if (channels != static_cast<int64_t>(p.scales.size()))
+    return invalid_argument(std::to_string(p.scales.size()) + " scales for " +
+                            std::to_string(channels) + " channels along axis " +
+                            std::to_string(p.axis));
   return Status::ok_status();
 }
 

@@ -90,6 +90,10 @@ Status save_plan(const QuantPlan& plan, const std::filesystem::path& path);
 // (QuantParams::validate). Errors name the tensor or node.
 Status check_plan(const QuantPlan& plan, const ir::Graph& graph);
 
+// Per-channel parameters against the shape of the tensor they quantize: the axis is in range
+// and there is one scale per channel along it. Per-tensor parameters always fit.
+Status check_channels(const QuantParams& params, const Shape& shape);
+
 // The int32 bias parameters ONNX Runtime's quantizer uses for a bias read by a node whose data
 // input and weight have `input` and `weight` parameters: per channel of the weight (or per
 // tensor), scale = f32(s_in * s_w[c]), zero point 0, 32 bits signed.
