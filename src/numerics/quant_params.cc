@@ -30,7 +30,7 @@ Status check_format(int bits, bool is_signed, bool symmetric, bool narrow_range)
 
 int32_t QuantParams::qmin() const {
   QDIFF_ASSERT(bits >= 1 && bits <= 32, "QuantParams::qmin: bits out of range");
-  const int32_t base = is_signed ? -static_cast<int32_t>(int64_t{1} << (bits - 1)) : 0;
+  const int32_t base = is_signed ? static_cast<int32_t>(-(int64_t{1} << (bits - 1))) : 0;
   return narrow_range ? base + 1 : base;
 }
 
