@@ -77,7 +77,8 @@ std::string describe_method(const calib::ObserverOptions& o) {
 
 Result<CalibrationReport> calibrate(const ir::Graph& graph, runtime::SampleReader& samples,
                                     const CalibrationOptions& options) {
-  QDIFF_ASSIGN_OR_RETURN(PlanStructure structure, plan_structure(graph, options.precision));
+  QDIFF_ASSIGN_OR_RETURN(PlanStructure structure,
+                         plan_structure(graph, options.precision, options.scheme.units));
   const std::vector<ir::ValueId> observed = structure.observed();
   QDIFF_ASSIGN_OR_RETURN(auto observer_ptr, CalibrationObserver::create(
                                                 graph.num_values(), observed, options.observer));

@@ -15,10 +15,11 @@ bool is_unit_head(OpKind k) {
          k == OpKind::kMatMul || k == OpKind::kAdd || k == OpKind::kMul;
 }
 
-// Elementwise ops a unit can grow through. After an Add/Mul head (a residual), only Relu/Clip.
-bool extends_unit(OpKind k, bool arith_head) {
+// Elementwise ops a unit can grow through. After an Add/Mul head (a residual), or for targets
+// that fuse only those, Relu/Clip.
+bool extends_unit(OpKind k, bool relu_clip_only) {
   if (k == OpKind::kRelu || k == OpKind::kClip) return true;
-  if (arith_head) return false;
+  if (relu_clip_only) return false;
   switch (k) {
     case OpKind::kLeakyRelu:
     case OpKind::kHardSwish:
@@ -119,14 +120,16 @@ Result<Scheme> scheme_for_target(std::string_view target) {
   s.target = std::string(target);
   s.activation16 = Format{16, true, true, false};
   if (target == "ort-cpu") {
+    // quant_utils.get_qmin_qmax_for_qType(symmetric=True): int8 weights in [-127, 127].
     s.activation = Format{8, false, false, false};
-    s.weight = Format{8, true, true, false};
+    s.weight = Format{8, true, true, true};
   } else if (target == "tflite-int8" || target == "xnnpack-qs8") {
     s.activation = Format{8, true, false, false};
     s.weight = Format{8, true, true, true};
   } else if (target == "tensorrt-int8") {
     s.activation = Format{8, true, true, false, true};
     s.weight = Format{8, true, true, true};
+    s.units = UnitGrowth::kEpilogue;
   } else {
     std::string names;
     for (const std::string& n : scheme_names()) names += (names.empty() ? "" : ", ") + n;
@@ -147,7 +150,8 @@ std::vector<ir::ValueId> PlanStructure::observed() const {
 }
 
 Result<PlanStructure> plan_structure(const ir::Graph& graph,
-                                     const std::map<std::string, Precision>& precision) {
+                                     const std::map<std::string, Precision>& precision,
+                                     UnitGrowth units) {
   const size_t nv = graph.num_values();
   const size_t nn = graph.num_nodes();
   PlanStructure st;
@@ -207,7 +211,7 @@ Result<PlanStructure> plan_structure(const ir::Graph& graph,
     for (size_t j = i + 1; j < nn && j <= members.back() + 8; ++j) {
       const ir::Node& m = graph.node(static_cast<ir::NodeId>(j));
       if (unit[j] != j || prec[j] != prec[i] || m.outputs.size() != 1 ||
-          !extends_unit(*m.kind, arith_head))
+          !extends_unit(*m.kind, arith_head || units == UnitGrowth::kReluClip))
         continue;
       bool reads_unit = false, reads_outside = false;
       for (ir::ValueId in : m.inputs) {

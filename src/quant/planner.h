@@ -2,17 +2,12 @@
 // which quantized units, and (with observed activation ranges) the plan itself.
 //
 // Structure (documented in docs/plan-format.md):
-// - Units: a Conv / ConvTranspose / Gemm / MatMul grows through the elementwise ops after it
-//   whose other operands are constants or tensors of the unit (BatchNormalization and its
-//   exported Mul/Add form, Relu, Clip, LeakyRelu, HardSwish, HardSigmoid, Sigmoid, Tanh, the
-//   x * relu6(x + 3) / 6 of an exported HardSwish, x * sigmoid(x)) while exactly one tensor
-//   leaves the unit, as toolchains fuse Conv+BN+ReLU, Conv+HardSwish, Gemm+ReLU; an Add / Mul
-//   of two activations (a residual) takes a Relu/Clip after it. Tensors inside a unit are not
-//   quantized.
-// - A float tensor is quantized when it is a graph input or the output of a unit, unless its
-//   producer runs in float and every reader does too (a float node feeding an integer node
-//   hands it a quantized input, as a CPU fallback does). Constants, integer tensors and the
-//   outputs of shape computations are never quantized as activations.
+// - Units: a Conv / ConvTranspose / Gemm / MatMul takes the Relu or Clip after it (ORT, TFLite,
+//   XNNPACK: UnitGrowth::kReluClip) or grows through the elementwise ops after it whose other
+//   operands are constants or tensors of the unit (UnitGrowth::kEpilogue: BatchNormalization and
+//   its exported Mul/Add form, every activation, the x * relu6(x + 3) / 6 of an exported
+//   HardSwish, x * sigmoid(x)) while exactly one tensor leaves the unit; an Add / Mul of two
+//   activations (a residual) takes a Relu/Clip after it. Tensors inside a unit are not quantized.
 // - Data-movement ops (Reshape, Transpose, Flatten, Squeeze, Unsqueeze, DepthToSpace,
 //   SpaceToDepth, MaxPool, Slice, Split, Gather, Identity, Pad, Resize-nearest...) keep their
 //   input's parameters (ONNX Runtime's quantizer does the same), so they move integers exactly.
@@ -41,6 +36,15 @@ struct Format {
   // Scale as for the narrow range (absmax / 127) on the full grid [-128, 127]: TensorRT's
   // activations (its QuantizeLinear saturates to the full int8 range).
   bool narrow_scale = false;
+
+  bool operator==(const Format&) const = default;
+};
+
+// How far a quantized unit reaches after its Conv / ConvTranspose / Gemm / MatMul head.
+enum class UnitGrowth : uint8_t {
+  kReluClip,  // only a Relu or Clip (ONNX Runtime's QLinearConv, TFLite, XNNPACK fuse these)
+  kEpilogue,  // any elementwise epilogue: BatchNormalization (and its Mul/Add form), every
+              // activation, exported HardSwish / SiLU forms (TensorRT, DPU-style compilers)
 };
 
 // How a target quantizes (the part of a target profile the planner needs).
@@ -54,12 +58,15 @@ struct Scheme {
   // per channel, as some compilers do (numerics.md: per-tensor depthwise weights).
   bool per_tensor_depthwise = false;
   RoundingMode rounding = RoundingMode::kHalfToEven;
+  UnitGrowth units = UnitGrowth::kReluClip;
+
+  bool operator==(const Scheme&) const = default;
 };
-// Built-in schemes: "ort-cpu" (uint8 asymmetric activations, int8 symmetric weights, as
-// ORT's quantize_static defaults), "tflite-int8" (int8 asymmetric activations, int8 symmetric
-// narrow-range weights), "xnnpack-qs8" (as tflite-int8), "tensorrt-int8" (int8 symmetric
-// activations with scale absmax / 127 on the full grid, narrow-range weights). int16
-// activations are symmetric int16.
+// Built-in schemes: "ort-cpu" (uint8 asymmetric activations, int8 symmetric narrow-range
+// weights [-127, 127], as ORT's quantize_static defaults), "tflite-int8" (int8 asymmetric
+// activations, int8 symmetric narrow-range weights), "xnnpack-qs8" (as tflite-int8),
+// "tensorrt-int8" (int8 symmetric activations with scale absmax / 127 on the full grid,
+// narrow-range weights). int16 activations are symmetric int16.
 Result<Scheme> scheme_for_target(std::string_view target);
 std::vector<std::string> scheme_names();
 
@@ -86,7 +93,8 @@ struct PlanStructure {
 
 // `precision`: per node name, overriding int8 (unknown names are an error).
 Result<PlanStructure> plan_structure(const ir::Graph& graph,
-                                     const std::map<std::string, Precision>& precision = {});
+                                     const std::map<std::string, Precision>& precision = {},
+                                     UnitGrowth units = UnitGrowth::kReluClip);
 
 // The plan: observed activations from `ranges` (min, max per value; a value without one is an
 // error naming it), weights per `scheme` from their constant values (min/max per channel or per

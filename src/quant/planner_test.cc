@@ -96,12 +96,13 @@ TEST(Planner, MakePlanDerivesParameters) {
   // x: uint8 asymmetric over [-1, 1]: scale 2/255, zp rhe(0 + 1 / (2/255)) = rhe(127.5) = 128.
   EXPECT_EQ(p.find("x")->params.scales[0], static_cast<float>(2.0 / 255.0));
   EXPECT_EQ(p.find("x")->params.zero_points[0], 128);
-  // w per channel, int8 symmetric (ORT): scale = 2 * absmax / 255.
+  // w per channel, int8 symmetric in [-127, 127] (ORT's quantizer): scale = absmax / 127.
   EXPECT_EQ(p.find("w")->params.scales,
-            (std::vector<float>{static_cast<float>(1.0 / 255.0), static_cast<float>(4.0 / 255.0)}));
+            (std::vector<float>{static_cast<float>(0.5 / 127.0), static_cast<float>(2.0 / 127.0)}));
+  EXPECT_TRUE(p.find("w")->params.narrow_range);
   // bias: f32(s_x * s_w[c]).
   EXPECT_EQ(p.find("b")->params.scales[1],
-            static_cast<float>(2.0 / 255.0) * static_cast<float>(4.0 / 255.0));
+            static_cast<float>(2.0 / 255.0) * static_cast<float>(2.0 / 127.0));
   EXPECT_EQ(p.find("s")->params, p.find("r")->params);
   EXPECT_EQ(p.find("s")->source, "shared:r");
   ranges.erase(t.a);
@@ -110,7 +111,7 @@ TEST(Planner, MakePlanDerivesParameters) {
   scheme.per_channel_weights = false;
   ranges[t.a] = {0.0f, 1.0f};
   auto pt = make_plan(t.g, st, scheme, ranges, "minmax").value();
-  EXPECT_EQ(pt.find("w")->params.scales, (std::vector<float>{static_cast<float>(4.0 / 255.0)}));
+  EXPECT_EQ(pt.find("w")->params.scales, (std::vector<float>{static_cast<float>(2.0 / 127.0)}));
   EXPECT_EQ(pt.find("w")->params.axis, -1);
 }
 
@@ -137,6 +138,37 @@ TEST(Planner, PerTensorDepthwise) {
                   .value();
   EXPECT_EQ(plan.find("w")->params.axis, -1);
   EXPECT_EQ(plan.find("w2")->params.axis, 0);
+}
+
+// conv -> Mul(c) -> Add(c) (a BatchNorm export) -> HardSigmoid -> Mul(x, hs) (a HardSwish
+// export) -> y: one unit with epilogue growth, five separately quantized nodes with Relu/Clip only.
+TEST(Planner, UnitGrowth) {
+  ir::Graph g;
+  GraphBuilder b(g);
+  std::mt19937 rng(9);
+  const ir::ValueId x = b.value("x");
+  g.inputs.push_back(x);
+  const ir::ValueId w = b.value("w", random_f32(rng, {2, 1, 1, 1}));
+  const ir::ValueId m = b.value("m", random_f32(rng, {2, 1, 1}));
+  const ir::ValueId a = b.value("a", random_f32(rng, {2, 1, 1}));
+  const ir::ValueId c = b.value("c"), cm = b.value("cm"), ca = b.value("ca"), hs = b.value("hs"),
+                    y = b.value("y");
+  b.node("conv", ir::OpKind::kConv, {x, w}, c);
+  b.node("bn_mul", ir::OpKind::kMul, {c, m}, cm);
+  b.node("bn_add", ir::OpKind::kAdd, {cm, a}, ca);
+  b.node("hsig", ir::OpKind::kHardSigmoid, {ca}, hs);
+  b.node("hswish", ir::OpKind::kMul, {ca, hs}, y);
+  g.outputs.push_back(y);
+  auto epilogue = plan_structure(g, {}, UnitGrowth::kEpilogue).value();
+  for (const NodePlan& n : epilogue.nodes) EXPECT_EQ(n.unit, "conv") << n.name;
+  EXPECT_EQ(epilogue.observed(), (std::vector<ir::ValueId>{x, y}));
+  auto relu_clip = plan_structure(g, {}, UnitGrowth::kReluClip).value();
+  for (const NodePlan& n : relu_clip.nodes) EXPECT_EQ(n.unit, n.name);
+  EXPECT_EQ(relu_clip.observed(), (std::vector<ir::ValueId>{x, c, cm, ca, hs, y}));
+  // The Conv output read outside the unit stops the growth before the reader.
+  g.outputs.push_back(c);
+  auto open = plan_structure(g, {}, UnitGrowth::kEpilogue).value();
+  EXPECT_EQ(open.nodes[1].unit, "bn_mul");
 }
 
 TEST(Planner, Schemes) {

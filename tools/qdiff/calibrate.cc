@@ -26,6 +26,7 @@ struct CalibrateOptions {
   int64_t samples = -1;
   int threads = 1;
   std::string quantize = "all";
+  std::string units;
 };
 
 Status run_calibrate(const CalibrateOptions& o) {
@@ -40,6 +41,12 @@ Status run_calibrate(const CalibrateOptions& o) {
   else if (o.granularity != "per-channel")
     return invalid_argument("--granularity " + o.granularity +
                             ": expected per-channel, per-tensor or per-tensor-depthwise");
+  if (o.units == "relu-clip")
+    co.scheme.units = quant::UnitGrowth::kReluClip;
+  else if (o.units == "epilogue")
+    co.scheme.units = quant::UnitGrowth::kEpilogue;
+  else if (!o.units.empty())
+    return invalid_argument("--units " + o.units + ": expected relu-clip or epilogue");
   QDIFF_ASSIGN_OR_RETURN(co.observer.method, calib::parse_method(o.method));
   co.observer.percentile = o.percentile;
   co.observer.averaging = o.averaging;
@@ -131,6 +138,9 @@ void add_calibrate_command(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--int16", o->int16_nodes, "Nodes to run with 16-bit activations")
       ->delimiter(',');
   cmd->add_option("--float", o->float_nodes, "Nodes to keep in float")->delimiter(',');
+  cmd->add_option("--units", o->units,
+                  "Quantized units: relu-clip (a Conv/Gemm/MatMul takes a following Relu/Clip) or "
+                  "epilogue (it grows through BatchNorm and activations); default: the target's");
   cmd->add_option("--quantize", o->quantize,
                   "What the plan quantizes: all, weights (and biases) only, or activations only")
       ->default_val("all");
