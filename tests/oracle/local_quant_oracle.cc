@@ -8,8 +8,9 @@
 //
 // QDIFF_DUMP is `qdiff run FLOAT --mode fakequant --quantized Q.onnx --dump` of the same
 // inputs: its manifest maps each quantized tensor to ORT's name ("quant": {"ref": ...}).
-// Rules as qdiff_compare_quant_dumps: quantized tensors within one step of their scale in at
-// most --max-flip-fraction of elements, float tensors within rel-tol x max|ORT|.
+// Rules: quantized tensors within one step of their scale in at most --max-flip-fraction of
+// elements (or a single element, for tensors too small to show the fraction), float tensors
+// within rel-tol x max|ORT|.
 // Exit status: 0 pass, 1 failure, 2 usage or input error.
 #include <cmath>
 #include <cstdio>
@@ -197,7 +198,8 @@ int main(int argc, char** argv) {
       elements += s.elements;
       const double frac = static_cast<double>(s.flips) / static_cast<double>(s.elements);
       worst_frac = std::max(worst_frac, frac);
-      const bool ok = s.beyond == 0 && frac <= max_flip;
+      // One flipped element is allowed in any tensor (a 200-logit output cannot show 0.1 %).
+      const bool ok = s.beyond == 0 && (frac <= max_flip || s.flips <= 1);
       failures += !ok;
       if (!ok || verbose)
         std::printf("%s %s: %lld/%lld elements one step off (%.4f%%), max %.3g steps\n",
