@@ -178,16 +178,24 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
   std::vector<Tensor> values(graph_.num_values());
   for (ir::ValueId id = 0; id < graph_.num_values(); ++id)
     if (graph_.value(id).initializer) values[id] = *graph_.value(id).initializer;
+  // A produced value (or graph input) as its readers see it: rounded to float16 where the model
+  // stores it so, changed by the transform, shown to the observer, released if nobody reads it.
+  auto hand_out = [&](ir::ValueId id) -> Status {
+    Tensor& v = values[id];
+    if (options_.round_float16 && graph_.value(id).float16_in_model && v.dtype() == DType::kFloat32)
+      v = v.to_plain().cast(DType::kFloat16).cast(DType::kFloat32);
+    if (transform && transform->applies(id)) {
+      QDIFF_ASSIGN_OR_RETURN(v, transform->apply(id, v.to_plain()));
+    }
+    if (observer && observer->wants(id)) QDIFF_RETURN_IF_ERROR(observer->observe(id, v.to_plain()));
+    if (last_use_[id] < 0 && !is_output_[id]) v = Tensor();  // nobody reads it
+    return Status::ok_status();
+  };
   for (size_t i = 0; i < inputs.size(); ++i) {
     QDIFF_RETURN_IF_ERROR(check_input(i, inputs[i]));
     const ir::ValueId id = graph_.inputs[i];
     values[id] = inputs[i];
-    if (options_.round_float16 && graph_.value(id).float16_in_model)
-      values[id] = values[id].cast(DType::kFloat16).cast(DType::kFloat32);
-    if (transform && transform->applies(id)) {
-      QDIFF_ASSIGN_OR_RETURN(values[id], transform->apply(id, values[id]));
-    }
-    if (observer && observer->wants(id)) QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id]));
+    QDIFF_RETURN_IF_ERROR(hand_out(id));
   }
 
   // Per node, this run: the activation fused into it (-1 none), and whether a fused Conv ran
@@ -216,16 +224,7 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     const ir::Node& node = graph_.node(static_cast<ir::NodeId>(i));
     const Clock::time_point t0 = options_.time_nodes ? Clock::now() : Clock::time_point();
     if (done_by_fusion[i]) {  // the fused Conv computed this node's output
-      const ir::ValueId id = node.outputs[0];
-      if (options_.round_float16 && graph_.value(id).float16_in_model &&
-          values[id].dtype() == DType::kFloat32)
-        values[id] = values[id].to_plain().cast(DType::kFloat16).cast(DType::kFloat32);
-      if (transform && transform->applies(id)) {
-        QDIFF_ASSIGN_OR_RETURN(values[id], transform->apply(id, values[id].to_plain()));
-      }
-      if (observer && observer->wants(id))
-        QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id].to_plain()));
-      if (last_use_[id] < 0 && !is_output_[id]) values[id] = Tensor();
+      QDIFF_RETURN_IF_ERROR(hand_out(node.outputs[0]));
       kernel_names_[i] = "fused";
       if (options_.time_nodes)
         node_times_ms_[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -287,15 +286,7 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
             node.describe() + ": kernel produced a non-plain output " + std::to_string(o));
       values[id] = std::move(node_outputs[o]);
       if (id == out0 && fused_ran) continue;  // handed out when its own node's turn comes
-      if (options_.round_float16 && graph_.value(id).float16_in_model &&
-          values[id].dtype() == DType::kFloat32)
-        values[id] = values[id].to_plain().cast(DType::kFloat16).cast(DType::kFloat32);
-      if (transform && transform->applies(id)) {
-        QDIFF_ASSIGN_OR_RETURN(values[id], transform->apply(id, values[id].to_plain()));
-      }
-      if (observer && observer->wants(id))
-        QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id].to_plain()));
-      if (last_use_[id] < 0 && !is_output_[id]) values[id] = Tensor();  // nobody reads it
+      QDIFF_RETURN_IF_ERROR(hand_out(id));
     }
     for (ir::ValueId in : node.inputs)
       if (in != ir::kNoValue && last_use_[in] == static_cast<int64_t>(i) && !is_output_[in] &&
