@@ -194,10 +194,11 @@ Result<PlanStructure> plan_structure(const ir::Graph& graph,
     }
   }
 
-  // Units: a head grows through the elementwise ops after it whose other operands are
-  // constants or tensors of the unit (BatchNormalization or its Mul/Add form, activations, the
-  // x * relu6(x + 3) / 6 of an exported HardSwish, x * sigmoid(x)), as long as exactly one
-  // tensor leaves the unit: its last node's output.
+  // Units: a head takes the Relu/Clip after it, or (UnitGrowth::kEpilogue) grows through the
+  // elementwise ops after it whose other operands are constants or tensors of the unit
+  // (BatchNormalization or its Mul/Add form, activations, the x * relu6(x + 3) / 6 of an exported
+  // HardSwish, x * sigmoid(x)), as long as exactly one tensor leaves the unit: its last node's
+  // output.
   std::vector<size_t> unit(nn);
   for (size_t i = 0; i < nn; ++i) unit[i] = i;
   std::vector<bool> internal(nv, false);
