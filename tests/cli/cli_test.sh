@@ -195,6 +195,15 @@ expect_error plan_bits "bits must be in [2, 16]" "$QDIFF" run "$DEMO/demo_folded
 expect_error plan_tensor "no_such_tensor" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$TMP/bad_tensor.json" --input "$TMP/first20.npy"
 expect_error plan_axis "axis 7" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$TMP/bad_axis.json" --input "$TMP/first20.npy"
 expect_error encodings_tensor "not_in_model" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --encodings "$TMP/bad_encodings.json" --input "$TMP/first20.npy"
+expect_error int_labels_count "labels" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode int --target ort-cpu --plan "$P" --input "$TMP/first20.npy" --labels "$DEMO/labels.npy"
+"$QDIFF" run "$DEMO/demo_folded.onnx" --mode int --target ort-cpu --plan "$P" --input "$TMP/first20.npy" --dump "$TMP/int" --tensors logits >/dev/null || fail "int run"
+if /usr/bin/python3 -c "
+import json, numpy as np, sys
+m = json.load(open('$TMP/int/manifest.json'))['tensors'][0]
+a = np.load('$TMP/int/' + m['file'])
+sys.exit(0 if a.dtype == np.uint8 and m['quant']['bits'] == 8 else 1)"; then ok; else fail "int dump: logits not uint8 with quant parameters"; fi
+expect_error int_no_target "needs --target" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode int --plan "$P" --input "$TMP/first20.npy"
+expect_error int_bad_target "nope" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode int --target nope --plan "$P" --input "$TMP/first20.npy"
 expect_error export_missing_plan "nope.json" "$QDIFF" export "$DEMO/demo_folded.onnx" --plan "$TMP/nope.json" -o "$TMP/x.onnx"
 
 echo "cli: $passed passed, $failed failed"

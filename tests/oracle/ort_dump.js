@@ -22,6 +22,10 @@
 // --threads  intraOpNumThreads (default 1).
 // --chunk K  fetch at most K tensors per session.run (the model is re-run for each
 //            chunk): bounds memory for big models; default 0 = all in one run.
+// --only-op OP  dump only the outputs of nodes of type OP (e.g. QuantizeLinear) and
+//            the model's own outputs: other node outputs made graph outputs would
+//            block ORT's fusions (tests/oracle/run_int_oracle.sh).
+// --optimized PATH  write the model as ORT optimized it (optimizedModelFilePath).
 //
 // OUTDIR gets manifest.json
 //   {"tensors": [{"name", "file", "dtype", "shape": [samples, ...]}, ...],   // node output order
@@ -34,7 +38,7 @@ const fs = require('fs');
 const path = require('path');
 const os = require('os');
 
-const USAGE = `usage: node ort_dump.js MODEL.onnx INPUT|NAME=INPUT... OUTDIR [--opt disabled|basic|extended|layout|all] [--threads N] [--chunk K]`;
+const USAGE = `usage: node ort_dump.js MODEL.onnx INPUT|NAME=INPUT... OUTDIR [--opt disabled|basic|extended|layout|all] [--threads N] [--chunk K] [--only-op OP] [--optimized PATH]`;
 
 function die(msg) {
   process.stderr.write(`ort_dump: error: ${msg}\n`);
@@ -254,7 +258,7 @@ function typedView(type, bytes) {
 
 function parseArgs(argv) {
   const pos = [];
-  const opts = { opt: 'disabled', threads: 1, chunk: 0 };
+  const opts = { opt: 'disabled', threads: 1, chunk: 0, onlyOp: '', optimized: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const takeVal = (name) => {
@@ -267,6 +271,8 @@ function parseArgs(argv) {
     else if (a === '--opt' || a.startsWith('--opt=')) opts.opt = takeVal('--opt');
     else if (a === '--threads' || a.startsWith('--threads=')) opts.threads = Number(takeVal('--threads'));
     else if (a === '--chunk' || a.startsWith('--chunk=')) opts.chunk = Number(takeVal('--chunk'));
+    else if (a === '--only-op' || a.startsWith('--only-op=')) opts.onlyOp = takeVal('--only-op');
+    else if (a === '--optimized' || a.startsWith('--optimized=')) opts.optimized = takeVal('--optimized');
     else if (a.startsWith('--')) die(`unknown option ${a}\n${USAGE}`);
     else pos.push(a);
   }
@@ -380,6 +386,7 @@ async function main() {
   const seen = new Set();
   for (const o of info.nodeOutputs) {
     if (o.name === '' || seen.has(o.name)) continue;
+    if (args.onlyOp && o.op !== args.onlyOp && !info.graphOutputs.has(o.name)) continue;
     seen.add(o.name);
     order.push(o.name);
   }
@@ -395,6 +402,7 @@ async function main() {
     executionMode: 'sequential',
     logSeverityLevel: 3,
   };
+  if (args.optimized) sessOpts.optimizedModelFilePath = path.resolve(args.optimized);
   let session;
   let tmpModel = null;
   try {

@@ -5,12 +5,14 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "intworld/int_world.h"
 #include "onnx/importer.h"
 #include "quant/fake_quant.h"
 #include "quant_side.h"
 #include "runtime/dump.h"
 #include "runtime/interpreter.h"
 #include "runtime/samples.h"
+#include "targets/profile.h"
 #include "tensor/npy.h"
 
 namespace qdiff::cli {
@@ -24,6 +26,7 @@ struct RunCommandOptions {
   std::string tensors = "all";
   std::string labels;
   std::string mode = "float";
+  std::string target;  // --mode int: a built-in profile name or a profile JSON
   QuantSideOptions quant;
   int threads = 1;
   bool reference = false;
@@ -60,20 +63,28 @@ int64_t argmax(const Tensor& t) {
 }
 
 Status run_run(const RunCommandOptions& o) {
-  if (o.mode != "float" && o.mode != "fakequant")
-    return invalid_argument("--mode " + o.mode + ": expected float or fakequant");
+  if (o.mode != "float" && o.mode != "fakequant" && o.mode != "int")
+    return invalid_argument("--mode " + o.mode + ": expected float, fakequant or int");
   if (o.mode == "float" && o.quant.given())
-    return invalid_argument("--plan, --quantized and --encodings need --mode fakequant");
+    return invalid_argument("--plan, --quantized and --encodings need --mode fakequant or int");
+  if ((o.mode == "int") != !o.target.empty())
+    return invalid_argument("--target goes with --mode int (and --mode int needs --target)");
   if (o.max_tensor_mb <= 0) return invalid_argument("--max-tensor-mb must be positive");
   set_tensor_byte_limit(static_cast<uint64_t>(o.max_tensor_mb) << 20);
   QDIFF_ASSIGN_OR_RETURN(onnx::ImportedModel model, onnx::import_model(o.model));
   std::unique_ptr<quant::FakeQuantWorld> world;
   QuantSide side;
-  if (o.mode == "fakequant") {
+  std::unique_ptr<intworld::IntWorld> int_world;
+  if (o.mode != "float") {
     QDIFF_ASSIGN_OR_RETURN(side, load_quant_side(model, o.quant));
     for (const std::string& note : side.notes) std::printf("note: %s\n", note.c_str());
     if (side.float_graph) model.graph = std::move(*side.float_graph);
+  }
+  if (o.mode == "fakequant") {
     QDIFF_ASSIGN_OR_RETURN(world, quant::FakeQuantWorld::create(model.graph, side.plan));
+  } else if (o.mode == "int") {
+    QDIFF_ASSIGN_OR_RETURN(targets::TargetProfile profile, targets::load_profile(o.target));
+    QDIFF_ASSIGN_OR_RETURN(int_world, intworld::IntWorld::create(model.graph, side.plan, profile));
   }
   const ir::Graph& g = world ? world->graph() : model.graph;
   QDIFF_ASSIGN_OR_RETURN(
@@ -128,9 +139,15 @@ Status run_run(const RunCommandOptions& o) {
   int64_t correct = 0;
   const auto start = std::chrono::steady_clock::now();
   for (size_t i = 0; i < samples.names.size(); ++i) {
-    auto outputs = interp->run(samples.inputs[i], &observers, transform);
+    auto outputs = int_world ? int_world->run(samples.inputs[i], &observers)
+                             : interp->run(samples.inputs[i], &observers, transform);
     if (!outputs.ok()) return outputs.status().with_context("sample " + samples.names[i]);
-    if (labels && argmax((*outputs)[0]) == labels_v[i]) ++correct;
+    Tensor first = (*outputs)[0];
+    if (int_world && int_world->quantized(g.outputs[0])) {
+      QDIFF_ASSIGN_OR_RETURN(
+          first, intworld::dequantize_tensor(first, int_world->quantized(g.outputs[0])->params));
+    }
+    if (labels && argmax(first) == labels_v[i]) ++correct;
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -173,11 +190,16 @@ void add_run_command(CLI::App& app, std::function<Status()>& run) {
       ->default_val("all");
   cmd->add_option("--labels", o->labels,
                   "Integer class labels (.npy, one per sample): report top-1 of the first output");
-  cmd->add_option("--mode", o->mode,
-                  "Numeric world: float, or fakequant (float kernels, every tensor the plan "
-                  "quantizes quantized-dequantized)")
+  cmd->add_option(
+         "--mode", o->mode,
+         "Numeric world: float, or fakequant (float kernels, every tensor the plan "
+         "quantizes quantized-dequantized), or int (the integer world of --target: quantized "
+         "tensors as integers)")
       ->default_val("float");
   add_quant_side_options(*cmd, o->quant);
+  cmd->add_option("--target", o->target,
+                  "--mode int: a target profile (ort-cpu, tflite-int8, xnnpack-qs8, vitis-dpu, "
+                  "tensorrt-int8, ...) or a profile JSON");
   cmd->add_option("--threads", o->threads, "Threads (results do not depend on it)")
       ->default_val(1)
       ->check(CLI::Range(1, 256));
