@@ -15,6 +15,8 @@ and exports both worlds to ONNX:
   tests/data/torch_qdq/qdq.onnx      the converted int8 model as torch exports it: QuantizeLinear
                                      -> Cast -> DequantizeLinear pairs, weights in Constant nodes
   tests/data/torch_qdq/samples.npy   float32 [16,1,1,28,28] test images, normalized
+scripts/make_torch_int_dump.py rebuilds the same model (build()) and dumps torch's own integer
+tensors for the integer-world oracle (tests/oracle/run_torch_int_oracle.sh).
 The tensor names of the two exports differ (torch numbers them); qdiff maps one onto the
 other by graph structure.
 """
@@ -66,7 +68,9 @@ class Net(nn.Module):
         return self.fc(torch.flatten(x, 1))
 
 
-def main():
+def build():
+    """Trains the float net and converts it; returns (net, quantized GraphModule, test images,
+    float top-1 on 64 test images). Deterministic (seed 0, one thread)."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
     torch.backends.quantized.engine = "onednn"
@@ -87,10 +91,18 @@ def main():
         for i in range(64):
             prepared(xt[i:i + 1])
     q = convert_fx(prepared)
+    return net, q, xt, acc
+
+
+EXPORT_KW = dict(opset_version=13, input_names=["input"], output_names=["logits"])
+
+
+def main():
+    net, q, xt, acc = build()
+    example = xt[:1]
     os.makedirs(OUT, exist_ok=True)
-    kw = dict(opset_version=13, input_names=["input"], output_names=["logits"])
-    torch.onnx.export(net, example, os.path.join(OUT, "float.onnx"), **kw)
-    torch.onnx.export(q, example, os.path.join(OUT, "qdq.onnx"), **kw)
+    torch.onnx.export(net, example, os.path.join(OUT, "float.onnx"), **EXPORT_KW)
+    torch.onnx.export(q, example, os.path.join(OUT, "qdq.onnx"), **EXPORT_KW)
     np.save(os.path.join(OUT, "samples.npy"), xt[:16].numpy()[:, None].astype(np.float32))
     print("float top-1 on 64 test images: %.3f" % acc)
 

@@ -251,7 +251,8 @@ Status IntWorld::Impl::prepare_linear(size_t i, const std::vector<size_t>& membe
     std::optional<Tensor> w = runtime::constant_value(graph, wid);
     if (!w) return invalid_argument(where + ": weight '" + wp->name + "' is not a constant");
     st.w_params = wp->params;
-    QDIFF_ASSIGN_OR_RETURN(st.weight, quantize_tensor(*w, wp->params, wp->rounding, false));
+    QDIFF_ASSIGN_OR_RETURN(st.weight,
+                           quantize_tensor(*w, wp->params, wp->rounding, wp->reciprocal));
   } else if (st.op == OpKind::kMatMul && qp(wid)) {
     st.weight_is_activation = true;
     st.w_params = *qp(wid);
@@ -275,14 +276,16 @@ Status IntWorld::Impl::prepare_linear(size_t i, const std::vector<size_t>& membe
       const TensorPlan* bp = plan.find(graph.value(bid).name);
       QuantParams params;
       RoundingMode mode = RoundingMode::kHalfToEven;
+      bool reciprocal = false;
       if (bp && bp->role == Role::kBias) {
         params = bp->params;
         mode = bp->rounding;
+        reciprocal = bp->reciprocal;
       } else {
         QDIFF_ASSIGN_OR_RETURN(params, quant::bias_params(*x_p, st.w_params));
         if (params.per_channel()) params.axis = 0;
       }
-      QDIFF_ASSIGN_OR_RETURN(Tensor bq, quantize_tensor(*b, params, mode, false));
+      QDIFF_ASSIGN_OR_RETURN(Tensor bq, quantize_tensor(*b, params, mode, reciprocal));
       st.bias = bq.cast(DType::kInt32);
     }
   }
