@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "numerics/quant_params.h"
 #include "numerics/saturate.h"
 
 namespace qdiff {
@@ -121,15 +122,7 @@ int32_t requantize_float_mantissa(int32_t acc, FloatMantissaMultiplier m, int32_
 
 int32_t requantize_fp32(int32_t acc, float scale, int32_t zp, int32_t qmin, int32_t qmax,
                         RoundingMode mode) {
-  QDIFF_ASSERT(qmin <= qmax, "requantize_fp32: qmin > qmax");
-  float y = static_cast<float>(acc) * scale;
-  if (std::isnan(y)) y = 0.0f;
-  const float lo = static_cast<float>(int64_t{qmin} - zp);
-  const float hi = static_cast<float>(int64_t{qmax} - zp);
-  y = y < lo ? lo : (y > hi ? hi : y);
-  const float r = round_float(y, mode);
-  // r is an integer in [qmin - zp, qmax - zp] (bounds exact for |bound| <= 2^24).
-  return saturate_to(static_cast<int64_t>(r) + zp, qmin, qmax);
+  return round_to_grid(static_cast<float>(acc) * scale, zp, qmin, qmax, mode);
 }
 
 int32_t requantize_fp32_mlas(int32_t acc, float scale, int32_t zp, int32_t qmin, int32_t qmax) {

@@ -136,28 +136,24 @@ Result<QuantParams> choose_params(float min, float max, int bits, bool is_signed
   return p;
 }
 
-int32_t quantize(float x, float scale, int32_t zp, int32_t qmin, int32_t qmax, RoundingMode mode) {
-  QDIFF_ASSERT(qmin <= qmax, "quantize: qmin > qmax");
-  float v = x / scale;  // float32 division, as ORT QuantizeLinear
+int32_t round_to_grid(float v, int32_t zp, int32_t qmin, int32_t qmax, RoundingMode mode) {
+  QDIFF_ASSERT(qmin <= qmax, "round_to_grid: qmin > qmax");
   if (std::isnan(v)) v = 0.0f;
   const float lo = static_cast<float>(int64_t{qmin} - zp);
   const float hi = static_cast<float>(int64_t{qmax} - zp);
   v = v < lo ? lo : (v > hi ? hi : v);
   const float r = round_float(v, mode);
+  // r is an integer in [qmin - zp, qmax - zp] (bounds exact for |bound| <= 2^24).
   return saturate_to(static_cast<int64_t>(r) + zp, qmin, qmax);
+}
+
+int32_t quantize(float x, float scale, int32_t zp, int32_t qmin, int32_t qmax, RoundingMode mode) {
+  return round_to_grid(x / scale, zp, qmin, qmax, mode);  // float32 division, as ORT
 }
 
 int32_t quantize_by_reciprocal(float x, float scale, int32_t zp, int32_t qmin, int32_t qmax,
                                RoundingMode mode) {
-  QDIFF_ASSERT(qmin <= qmax, "quantize: qmin > qmax");
-  const float inv_scale = 1.0f / scale;
-  float v = x * inv_scale;
-  if (std::isnan(v)) v = 0.0f;
-  const float lo = static_cast<float>(int64_t{qmin} - zp);
-  const float hi = static_cast<float>(int64_t{qmax} - zp);
-  v = v < lo ? lo : (v > hi ? hi : v);
-  const float r = round_float(v, mode);
-  return saturate_to(static_cast<int64_t>(r) + zp, qmin, qmax);
+  return round_to_grid(x * (1.0f / scale), zp, qmin, qmax, mode);
 }
 
 float dequantize(int32_t q, float scale, int32_t zp) {

@@ -47,6 +47,11 @@ struct QuantParams {
 Result<QuantParams> choose_params(float min, float max, int bits, bool is_signed, bool symmetric,
                                   bool narrow_range);
 
+// The last step of every quantizer and float32 requantizer: v is a float32 value in steps
+// relative to the zero point; NaN -> 0, clamp to [qmin - zp, qmax - zp] in float, round with
+// `mode`, add zp.
+int32_t round_to_grid(float v, int32_t zp, int32_t qmin, int32_t qmax, RoundingMode mode);
+
 // ONNX QuantizeLinear as ORT MLAS computes it (numerics.md §2.2):
 //   q = sat(round(clamp(x / scale, qmin - zp, qmax - zp)) + zp)
 // with x / scale a float32 *division* (not a reciprocal multiply) and rhe by default. Other modes
