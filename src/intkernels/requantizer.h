@@ -65,6 +65,14 @@ class Requantizer {
   // then clamped to the output grid and the fused activation.
   int32_t apply(int64_t acc, int64_t channel) const;
 
+  // apply() over channels-last accumulators: out[p * C + c] = apply(acc[p * C + c] + bias[c], c)
+  // for p < pixels, c < C = `channels` (per-tensor or C multipliers; bias may be null). The
+  // caller guarantees acc + bias fits int32. Vectorised for kFloat32 with half-to-even rounding
+  // (the ORT / XNNPACK fp32 path), otherwise apply() element by element; always its results.
+  template <typename T>
+  void apply_channels_last(const int32_t* acc, const int32_t* bias, int64_t pixels,
+                           int64_t channels, T* out) const;
+
   int64_t channels() const { return static_cast<int64_t>(float_scale_.size()); }
   // The derived values (for reports and tests).
   float float_scale(int64_t channel) const { return float_scale_[index(channel)]; }

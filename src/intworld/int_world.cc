@@ -1,18 +1,25 @@
 #include "intworld/int_world.h"
 
+#include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <unordered_map>
 
 #include "intkernels/common.h"
 #include "intkernels/elementwise.h"
+#include "intkernels/fast_conv.h"
+#include "intkernels/fast_pool.h"
 #include "intkernels/linear.h"
 #include "intkernels/pool.h"
 #include "intkernels/requantizer.h"
+#include "kernels/fast/dnnl_common.h"
 #include "kernels/kernel.h"
+#include "quant/planner.h"
 #include "runtime/interpreter.h"
 #include "runtime/model_info.h"
 #include "runtime/registry.h"
@@ -94,6 +101,60 @@ Result<std::vector<Tensor>> run_reference(const ir::Node& node,
   return outputs;
 }
 
+// The DPU adds its bias as q_b * 2^shift_bias, shift_bias = pos_in + pos_w - pos_b (numerics.md
+// §5.3): the integer bias of its own power-of-two grid, brought to the accumulator's units.
+Result<Tensor> bias_in_accumulator_units(const Tensor& qb, const QuantParams& bp, float s_x,
+                                         const std::vector<float>& s_w, const std::string& where) {
+  const std::vector<int64_t> v = qb.to_i64_vector();
+  if (qb.rank() > 1 || (s_w.size() > 1 && s_w.size() != v.size()) ||
+      (bp.per_channel() && bp.scales.size() != v.size()))
+    return unsupported(where + ": a power-of-two bias must be one value per output channel");
+  std::vector<int64_t> out(v.size());
+  for (size_t c = 0; c < v.size(); ++c) {
+    const double s_b = bp.scales[bp.per_channel() ? c : 0];
+    const double ratio = s_b / (static_cast<double>(s_x) * s_w[s_w.size() == 1 ? 0 : c]);
+    int e = 0;
+    if (std::frexp(ratio, &e) != 0.5)
+      return unsupported(where + ": the bias scale is not a power-of-two multiple of s_x * s_w");
+    const int shift_bias = e - 1;
+    if (shift_bias < 0 || shift_bias > 30)
+      return unsupported(where + ": shift_bias " + std::to_string(shift_bias) +
+                         " outside [0, 30] (the bias must not have finer steps than the "
+                         "accumulator)");
+    out[c] = v[c] * (int64_t{1} << shift_bias);
+    if (out[c] < INT32_MIN || out[c] > INT32_MAX)
+      return unsupported(where + ": the shifted bias does not fit int32");
+  }
+  return intkernels::make_integer_tensor(DType::kInt32, qb.shape(), out);
+}
+
+// TensorRT's float epilogue of one accumulator (numerics.md §8): f32(acc) * f32(s_x * s_w[c]) +
+// bias[c], each operation rounded to float32 (no contraction).
+float epilogue_value(int64_t acc, float acc_scale, float bias) {
+  const float scaled = static_cast<float>(acc) * acc_scale;
+  return scaled + bias;
+}
+
+// VART conv-fix with a fused LEAKYRELU (numerics.md §5.3-5.4): t = acc / 2^shift_cut in double;
+// t < 0 takes the slope (the DPU's round(alpha * 256) / 256 when `dpu_slope`, else alpha);
+// DPU_ROUND (rhu); clamped to [qmin, qmax].
+int32_t dpu_conv_fix_leaky(int64_t acc, int shift_cut, float alpha, bool dpu_slope, int32_t qmin,
+                           int32_t qmax) {
+  double t = std::ldexp(static_cast<double>(acc), -shift_cut);
+  if (acc < 0)
+    t *= static_cast<double>(dpu_slope ? intkernels::dpu_leaky_relu_alpha(alpha) : alpha);
+  const double r = round_float(t, RoundingMode::kHalfUp);
+  return static_cast<int32_t>(std::clamp(r, static_cast<double>(qmin), static_cast<double>(qmax)));
+}
+
+// fix_pos of a per-tensor int8 power-of-two tensor with zero point 0, or nullopt.
+std::optional<int> dpu_position(const QuantParams& p) {
+  if (p.per_channel() || p.bits != 8 || !p.is_signed || p.zero_points[0] != 0) return std::nullopt;
+  int e = 0;
+  if (std::frexp(p.scales[0], &e) != 0.5f) return std::nullopt;
+  return -(e - 1);
+}
+
 }  // namespace
 
 Result<Tensor> dequantize_tensor(const Tensor& q_in, const QuantParams& p) {
@@ -107,6 +168,25 @@ Result<Tensor> dequantize_tensor(const Tensor& q_in, const QuantParams& p) {
   return out;
 }
 
+namespace {
+
+// quantize() with half-to-even rounding for one scale, in a form the compiler vectorizes:
+// rhe(clamp(x / s, lo, hi)) + zp with lo = qmin - zp, hi = qmax - zp (|v| <= 2^16, so
+// (v + 1.5 * 2^23) - 1.5 * 2^23 is rhe(v) exactly in float32); NaN -> zp, as round_to_grid.
+template <typename T>
+void quantize_rhe(const float* src, int64_t n, float scale, int32_t zp, float lo, float hi,
+                  T* dst) {
+  constexpr float kMagic = 12582912.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = src[i] / scale;
+    v = v != v ? 0.0f : v;
+    v = v < lo ? lo : (v > hi ? hi : v);
+    dst[i] = static_cast<T>(static_cast<int32_t>((v + kMagic) - kMagic) + zp);
+  }
+}
+
+}  // namespace
+
 Result<Tensor> quantize_tensor(const Tensor& x_in, const QuantParams& p, RoundingMode mode,
                                bool reciprocal) {
   const Tensor x = x_in.to_plain();
@@ -114,10 +194,34 @@ Result<Tensor> quantize_tensor(const Tensor& x_in, const QuantParams& p, Roundin
     return invalid_argument("quantize: expected float32, got " +
                             std::string(dtype_name(x.dtype())));
   QDIFF_ASSIGN_OR_RETURN(ChannelMap cm, channel_map(p, x.shape()));
-  std::vector<int64_t> v(static_cast<size_t>(x.numel()));
   const float* s = x.data<float>();
   const int32_t qmin = p.qmin();
   const int32_t qmax = p.qmax();
+  if (!p.per_channel() && mode == RoundingMode::kHalfToEven && !reciprocal && p.bits <= 16) {
+    QDIFF_ASSIGN_OR_RETURN(Tensor y,
+                           Tensor::create_for_overwrite(intkernels::storage_dtype(p), x.shape()));
+    const float lo = static_cast<float>(qmin - p.zero_points[0]);
+    const float hi = static_cast<float>(qmax - p.zero_points[0]);
+    switch (y.dtype()) {
+      case DType::kUInt8:
+        quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], lo, hi,
+                     y.mutable_data<uint8_t>());
+        break;
+      case DType::kInt8:
+        quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], lo, hi, y.mutable_data<int8_t>());
+        break;
+      case DType::kUInt16:
+        quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], lo, hi,
+                     y.mutable_data<uint16_t>());
+        break;
+      default:
+        quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], lo, hi,
+                     y.mutable_data<int16_t>());
+        break;
+    }
+    return y;
+  }
+  std::vector<int64_t> v(static_cast<size_t>(x.numel()));
   for (int64_t i = 0; i < x.numel(); ++i) {
     const size_t c = static_cast<size_t>(cm(i));
     v[static_cast<size_t>(i)] =
@@ -139,6 +243,8 @@ enum class StepKind : uint8_t {
   kGlobalAvgPool,
   kLut,
   kConcat,
+  kEpilogue,    // Conv / Gemm / MatMul unit: int32 accumulators, float epilogue of the members
+  kDpuConvFix,  // Conv / Gemm / MatMul + LeakyRelu on the DPU: the slope before the one rounding
 };
 
 struct Step {
@@ -154,6 +260,14 @@ struct Step {
   bool trans_a = false, trans_b = false;
   int64_t channel_axis = -1;
   bool weight_is_activation = false;  // MatMul of two activations
+  // kLinear Conv fast path (IntWorldOptions::fast): oneDNN int32 accumulators, built for the
+  // first input shape seen (`fast_shape`); null when it does not apply (the reference runs).
+  std::unique_ptr<intkernels::Int8Conv> fast;
+  Shape fast_shape;
+  std::vector<int32_t> bias32;  // st.bias as a vector (empty: no bias)
+  std::vector<int32_t> acc32;   // accumulator buffer, channels-last
+  // kMove MaxPool fast path (oneDNN int8 max pooling, channels-last).
+  std::unique_ptr<intkernels::Int8MaxPool> fast_pool;
   // kBinary
   intkernels::BinaryOp binop = intkernels::BinaryOp::kAdd;
   bool relu = false;
@@ -161,6 +275,15 @@ struct Step {
   intkernels::PoolParams pool;
   // kLut
   intkernels::Lut lut;
+  // kEpilogue: the member nodes (graph order), f32(s_x * s_w[c]) per weight channel, the float
+  // bias (bias_bits 0; empty otherwise).
+  std::vector<size_t> members;
+  std::vector<float> acc_scale;
+  std::vector<float> float_bias;
+  std::map<ir::ValueId, Tensor> constants;  // the members' constant operands
+  // kDpuConvFix: shift_cut per weight channel and the LeakyRelu's alpha.
+  std::vector<int> shift_cut;
+  float leaky_alpha = 0.01f;
 };
 
 struct IntWorld::Impl {
@@ -174,20 +297,254 @@ struct IntWorld::Impl {
   std::vector<int64_t> last_use;
   std::vector<bool> is_output;
   std::vector<std::unique_ptr<kernels::KernelState>> states;
+  IntWorldOptions options;
+  std::vector<double> step_ms;
+  // Per value: every reader takes a channels-last (NHWC) tensor and it is no graph output, so
+  // its producer may leave it NHWC (see plan_layouts).
+  std::vector<bool> nhwc_ok;
 
   const QuantParams* qp(ir::ValueId v) const {
     return v != ir::kNoValue && qplan[v] ? &qplan[v]->params : nullptr;
   }
   Status prepare();
   Status prepare_linear(size_t i, const std::vector<size_t>& members);
+  Status prepare_linear_operands(size_t i, const QuantParams& x_p, std::vector<float>* float_bias);
   Status prepare_lut(size_t i);
+  Status prepare_epilogue(size_t i, const std::vector<size_t>& members);
+  Status prepare_dpu_conv_fix(size_t i, const std::vector<size_t>& members);
+  Result<bool> prepare_dpu_approximation(size_t i);
+  Result<const QuantParams*> unit_io(const ir::Node& node, ir::ValueId out,
+                                     const std::string& where) const;
+  Result<Tensor> linear_accumulators(size_t i, const std::vector<Tensor>& values) const;
+  Status run_epilogue(size_t i, std::vector<Tensor>& values);
+  Status run_dpu_conv_fix(size_t i, std::vector<Tensor>& values);
   Result<Tensor> quantize_activation(ir::ValueId id, const Tensor& x) const;
   Status run_step(size_t i, std::vector<Tensor>& values);
+  void plan_layouts();
+  // The fast path of a Conv unit; false (nothing done) when it does not apply.
+  Result<bool> run_fast_conv(size_t i, std::vector<Tensor>& values);
+  // The same for an integer MaxPool (one output).
+  Result<bool> run_fast_maxpool(size_t i, std::vector<Tensor>& values);
 };
+
+void IntWorld::Impl::plan_layouts() {
+  nhwc_ok.assign(graph.num_values(), options.fast);
+  for (ir::ValueId o : graph.outputs) nhwc_ok[o] = false;
+  for (size_t i = 0; i < graph.num_nodes(); ++i) {
+    const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+    const Step& st = steps[i];
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      if (node.inputs[k] == ir::kNoValue) continue;
+      const bool reads_nhwc = (st.kind == StepKind::kLinear && st.op == OpKind::kConv && k == 0) ||
+                              st.kind == StepKind::kBinary ||
+                              (st.kind == StepKind::kMove && node.kind == OpKind::kMaxPool);
+      if (!reads_nhwc) nhwc_ok[node.inputs[k]] = false;
+    }
+  }
+}
+
+namespace {
+
+// An int8 matrix transposed (Gemm weights without transB).
+Tensor transpose_2d(const Tensor& w) {
+  const int64_t r = w.dim(0), c = w.dim(1);
+  Tensor t = Tensor::zeros(w.dtype(), {c, r});
+  const int8_t* src = w.data<int8_t>();
+  int8_t* dst = t.mutable_data<int8_t>();
+  for (int64_t i = 0; i < r; ++i)
+    for (int64_t j = 0; j < c; ++j) dst[j * r + i] = src[i * c + j];
+  return t;
+}
+
+template <typename T>
+void requantize_into(const intkernels::Requantizer& rq, const Step& st, int64_t pixels,
+                     int64_t channels, Tensor* y) {
+  rq.apply_channels_last(st.acc32.data(), st.bias32.empty() ? nullptr : st.bias32.data(), pixels,
+                         channels, reinterpret_cast<T*>(y->raw_mutable()));
+}
+
+}  // namespace
+
+Result<bool> IntWorld::Impl::run_fast_conv(size_t i, std::vector<Tensor>& values) {
+  const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+  Step& st = steps[i];
+  const bool gemm = st.op == OpKind::kGemm;
+  Tensor x = values[node.inputs[0]];
+  if (gemm) {
+    // Gemm (A [M, K], no transA) = a 1x1 convolution of A as [M, K, 1, 1] by W as [N, K, 1, 1];
+    // its channels-last output [M, 1, 1, N] is the plain [M, N].
+    if (st.trans_a || x.rank() != 2 || st.weight.rank() != 2 || st.weight.dtype() != DType::kInt8)
+      return false;
+    x = x.reshaped({x.dim(0), x.dim(1), 1, 1});
+  }
+  if (st.fast_shape != x.shape()) {
+    const QuantParams& xp = *qp(node.inputs[0]);
+    int64_t bias_max = 0;
+    for (int32_t b : st.bias32) bias_max = std::max<int64_t>(bias_max, std::abs(int64_t{b}));
+    Tensor w = st.weight;
+    if (gemm) {
+      const int64_t k = st.trans_b ? w.dim(1) : w.dim(0), n = st.trans_b ? w.dim(0) : w.dim(1);
+      if (!st.trans_b) w = transpose_2d(w);
+      w = w.reshaped({n, k, 1, 1});
+    }
+    st.fast = st.bias32.empty() || static_cast<int64_t>(st.bias32.size()) == w.dim(0)
+                  ? intkernels::Int8Conv::create(x.shape(), x.dtype(), xp.zero_points[0], w,
+                                                 st.w_params.zero_points, bias_max, st.conv, model)
+                  : nullptr;
+    st.fast_shape = x.shape();
+  }
+  if (!st.fast) return false;
+  QDIFF_RETURN_IF_ERROR(st.fast->run(x, &st.acc32));
+  const Shape& ys = st.fast->out_shape();
+  const DType dt = intkernels::storage_dtype(*qp(st.out));
+  QDIFF_ASSIGN_OR_RETURN(Tensor y, gemm ? Tensor::create_for_overwrite(dt, {ys[0], ys[1]})
+                                        : Tensor::create_for_overwrite(dt, ys, Layout::kNhwc));
+  const int64_t pixels = ys[0] * ys[2] * ys[3];
+  switch (dt) {
+    case DType::kUInt8:
+      requantize_into<uint8_t>(*st.rq, st, pixels, ys[1], &y);
+      break;
+    case DType::kInt8:
+      requantize_into<int8_t>(*st.rq, st, pixels, ys[1], &y);
+      break;
+    case DType::kUInt16:
+      requantize_into<uint16_t>(*st.rq, st, pixels, ys[1], &y);
+      break;
+    case DType::kInt16:
+      requantize_into<int16_t>(*st.rq, st, pixels, ys[1], &y);
+      break;
+    default:
+      QDIFF_ASSERT(false, "integer storage dtype expected");
+  }
+  values[st.out] = nhwc_ok[st.out] || gemm ? std::move(y) : y.to_plain();
+  return true;
+}
+
+Result<bool> IntWorld::Impl::run_fast_maxpool(size_t i, std::vector<Tensor>& values) {
+  const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+  Step& st = steps[i];
+  const Tensor& x = values[node.inputs[0]];
+  if (node.outputs.size() > 1 && node.outputs[1] != ir::kNoValue) return false;  // Indices
+  if (st.fast_shape != x.shape()) {
+    st.fast_shape = x.shape();
+    st.fast_pool = nullptr;
+    intkernels::MaxPoolGeometry geo;
+    QDIFF_ASSIGN_OR_RETURN(std::string auto_pad, node.attributes.get_string("auto_pad", "NOTSET"));
+    QDIFF_ASSIGN_OR_RETURN(int64_t ceil_mode, node.attributes.get_int("ceil_mode", 0));
+    QDIFF_ASSIGN_OR_RETURN(int64_t storage_order, node.attributes.get_int("storage_order", 0));
+    QDIFF_ASSIGN_OR_RETURN(geo.kernel, node.attributes.get_ints("kernel_shape"));
+    QDIFF_ASSIGN_OR_RETURN(geo.strides, node.attributes.get_ints("strides"));
+    QDIFF_ASSIGN_OR_RETURN(geo.dilations, node.attributes.get_ints("dilations"));
+    QDIFF_ASSIGN_OR_RETURN(geo.pads, node.attributes.get_ints("pads"));
+    geo.ceil_mode = ceil_mode != 0;
+    if (auto_pad == "NOTSET" && storage_order == 0)
+      st.fast_pool = intkernels::Int8MaxPool::create(x.shape(), x.dtype(), geo);
+  }
+  if (!st.fast_pool) return false;
+  QDIFF_ASSIGN_OR_RETURN(Tensor y, st.fast_pool->run(x));
+  values[node.outputs[0]] = nhwc_ok[node.outputs[0]] ? std::move(y) : y.to_plain();
+  return true;
+}
 
 Result<Tensor> IntWorld::Impl::quantize_activation(ir::ValueId id, const Tensor& x) const {
   return quantize_tensor(x, qplan[id]->params, profile.quantize_rounding,
                          profile.quantize_by_reciprocal);
+}
+
+// The operands of a Conv / Gemm / MatMul head shared by every linear step kind: the integer
+// weight (or a second quantized activation), the bias (int32 in the accumulator, or the float
+// bias of a bias_bits 0 target in `float_bias`) and the attributes.
+Status IntWorld::Impl::prepare_linear_operands(size_t i, const QuantParams& x_p,
+                                               std::vector<float>* float_bias) {
+  const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+  Step& st = steps[i];
+  st.op = *node.kind;
+  const std::string where = node.describe() + ": integer unit";
+  // Weight: a planned constant, or (MatMul) a second quantized activation.
+  if (node.inputs.size() < 2 || node.inputs[1] == ir::kNoValue)
+    return invalid_model(node.describe() + ": missing second input");
+  const ir::ValueId wid = node.inputs[1];
+  const TensorPlan* wp = plan.find(graph.value(wid).name);
+  if (wp && wp->role == Role::kWeight) {
+    std::optional<Tensor> w = runtime::constant_value(graph, wid);
+    if (!w) return invalid_argument(where + ": weight '" + wp->name + "' is not a constant");
+    st.w_params = wp->params;
+    QDIFF_ASSIGN_OR_RETURN(st.weight,
+                           quantize_tensor(*w, wp->params, wp->rounding, wp->reciprocal));
+  } else if (st.op == OpKind::kMatMul && qp(wid)) {
+    st.weight_is_activation = true;
+    st.w_params = *qp(wid);
+  } else {
+    return unsupported(where + " cannot run as integers: its weight '" + graph.value(wid).name +
+                       "' has no quantization parameters in the plan");
+  }
+  // Bias: int32 (plan parameters, or s_x * s_w), or a float epilogue bias (bias_bits = 0).
+  const ir::ValueId bid = st.op == OpKind::kMatMul
+                              ? ir::kNoValue
+                              : (node.inputs.size() > 2 ? node.inputs[2] : ir::kNoValue);
+  if (bid != ir::kNoValue) {
+    std::optional<Tensor> b = runtime::constant_value(graph, bid);
+    if (!b)
+      return unsupported(where + " cannot run as integers: its bias '" + graph.value(bid).name +
+                         "' is not a constant");
+    if (profile.bias_bits == 0) {
+      *float_bias = b->to_f32_vector();
+    } else {
+      const TensorPlan* bp = plan.find(graph.value(bid).name);
+      QuantParams params;
+      RoundingMode mode = RoundingMode::kHalfToEven;
+      bool reciprocal = false;
+      if (bp && bp->role == Role::kBias) {
+        params = bp->params;
+        mode = bp->rounding;
+        reciprocal = bp->reciprocal;
+      } else {
+        QDIFF_ASSIGN_OR_RETURN(params, quant::bias_params(x_p, st.w_params));
+        if (params.per_channel()) params.axis = 0;
+      }
+      QDIFF_ASSIGN_OR_RETURN(Tensor bq, quantize_tensor(*b, params, mode, reciprocal));
+      st.bias = bq.cast(DType::kInt32);
+      if (profile.power_of_two_scales) {
+        QDIFF_ASSIGN_OR_RETURN(st.bias, bias_in_accumulator_units(st.bias, params, x_p.scales[0],
+                                                                  st.w_params.scales, where));
+      }
+      st.bias32 =
+          std::vector<int32_t>(st.bias.data<int32_t>(), st.bias.data<int32_t>() + st.bias.numel());
+    }
+  }
+  // Attributes.
+  if (st.op == OpKind::kConv) {
+    QDIFF_ASSIGN_OR_RETURN(std::string auto_pad, node.attributes.get_string("auto_pad", "NOTSET"));
+    if (auto_pad != "NOTSET")
+      return unsupported(where + ": auto_pad " + auto_pad + " is not supported");
+    if (st.weight.rank() != 4) return unsupported(where + ": only 2-D convolutions");
+    QDIFF_ASSIGN_OR_RETURN(st.conv.group, node.attributes.get_int("group", 1));
+    QDIFF_ASSIGN_OR_RETURN(st.conv.strides, node.attributes.get_ints("strides"));
+    QDIFF_ASSIGN_OR_RETURN(st.conv.dilations, node.attributes.get_ints("dilations"));
+    QDIFF_ASSIGN_OR_RETURN(st.conv.pads, node.attributes.get_ints("pads"));
+    if (!profile.pad_with_zero_point) st.conv.pad_value = profile.pad_value;
+    if (st.w_params.per_channel() && st.w_params.axis != 0)
+      return unsupported(where + ": per-channel Conv weights must use axis 0");
+    st.channel_axis = 1;
+  } else if (st.op == OpKind::kGemm) {
+    QDIFF_ASSIGN_OR_RETURN(float alpha, node.attributes.get_float("alpha", 1.0f));
+    QDIFF_ASSIGN_OR_RETURN(float beta, node.attributes.get_float("beta", 1.0f));
+    if (alpha != 1.0f || (beta != 1.0f && bid != ir::kNoValue))
+      return unsupported(where + ": Gemm with alpha or beta other than 1");
+    QDIFF_ASSIGN_OR_RETURN(int64_t ta, node.attributes.get_int("transA", 0));
+    QDIFF_ASSIGN_OR_RETURN(int64_t tb, node.attributes.get_int("transB", 0));
+    st.trans_a = ta != 0;
+    st.trans_b = tb != 0;
+    if (st.w_params.per_channel() && st.w_params.axis != (st.trans_b ? 0 : 1))
+      return unsupported(where + ": per-channel Gemm weights must be per output column");
+    st.channel_axis = st.w_params.per_channel() ? 1 : -1;
+  } else {
+    if (st.w_params.per_channel() &&
+        (st.weight_is_activation || st.w_params.axis != static_cast<int>(st.weight.rank()) - 1))
+      return unsupported(where + ": per-channel MatMul weights must be per output column");
+    st.channel_axis = st.w_params.per_channel() ? -2 : -1;  // -2: last axis, set per run
+  }
+  return Status::ok_status();
 }
 
 Status IntWorld::Impl::prepare_linear(size_t i, const std::vector<size_t>& members) {
@@ -242,85 +599,8 @@ Status IntWorld::Impl::prepare_linear(size_t i, const std::vector<size_t>& membe
                        "' is not quantized");
   if (x_p->per_channel() || y_p->per_channel())
     return unsupported(where + ": input and output must be quantized per tensor");
-  // Weight: a planned constant, or (MatMul) a second quantized activation.
-  if (node.inputs.size() < 2 || node.inputs[1] == ir::kNoValue)
-    return invalid_model(node.describe() + ": missing second input");
-  const ir::ValueId wid = node.inputs[1];
-  const TensorPlan* wp = plan.find(graph.value(wid).name);
-  if (wp && wp->role == Role::kWeight) {
-    std::optional<Tensor> w = runtime::constant_value(graph, wid);
-    if (!w) return invalid_argument(where + ": weight '" + wp->name + "' is not a constant");
-    st.w_params = wp->params;
-    QDIFF_ASSIGN_OR_RETURN(st.weight,
-                           quantize_tensor(*w, wp->params, wp->rounding, wp->reciprocal));
-  } else if (st.op == OpKind::kMatMul && qp(wid)) {
-    st.weight_is_activation = true;
-    st.w_params = *qp(wid);
-  } else {
-    return unsupported(where + " cannot run as integers: its weight '" + graph.value(wid).name +
-                       "' has no quantization parameters in the plan");
-  }
-  // Bias: int32 (plan parameters, or s_x * s_w), or a float epilogue bias (bias_bits = 0).
   std::vector<float> float_bias;
-  const ir::ValueId bid = st.op == OpKind::kMatMul
-                              ? ir::kNoValue
-                              : (node.inputs.size() > 2 ? node.inputs[2] : ir::kNoValue);
-  if (bid != ir::kNoValue) {
-    std::optional<Tensor> b = runtime::constant_value(graph, bid);
-    if (!b)
-      return unsupported(where + " cannot run as integers: its bias '" + graph.value(bid).name +
-                         "' is not a constant");
-    if (profile.bias_bits == 0) {
-      float_bias = b->to_f32_vector();
-    } else {
-      const TensorPlan* bp = plan.find(graph.value(bid).name);
-      QuantParams params;
-      RoundingMode mode = RoundingMode::kHalfToEven;
-      bool reciprocal = false;
-      if (bp && bp->role == Role::kBias) {
-        params = bp->params;
-        mode = bp->rounding;
-        reciprocal = bp->reciprocal;
-      } else {
-        QDIFF_ASSIGN_OR_RETURN(params, quant::bias_params(*x_p, st.w_params));
-        if (params.per_channel()) params.axis = 0;
-      }
-      QDIFF_ASSIGN_OR_RETURN(Tensor bq, quantize_tensor(*b, params, mode, reciprocal));
-      st.bias = bq.cast(DType::kInt32);
-    }
-  }
-  // Attributes.
-  if (st.op == OpKind::kConv) {
-    QDIFF_ASSIGN_OR_RETURN(std::string auto_pad, node.attributes.get_string("auto_pad", "NOTSET"));
-    if (auto_pad != "NOTSET")
-      return unsupported(where + ": auto_pad " + auto_pad + " is not supported");
-    if (st.weight.rank() != 4) return unsupported(where + ": only 2-D convolutions");
-    QDIFF_ASSIGN_OR_RETURN(st.conv.group, node.attributes.get_int("group", 1));
-    QDIFF_ASSIGN_OR_RETURN(st.conv.strides, node.attributes.get_ints("strides"));
-    QDIFF_ASSIGN_OR_RETURN(st.conv.dilations, node.attributes.get_ints("dilations"));
-    QDIFF_ASSIGN_OR_RETURN(st.conv.pads, node.attributes.get_ints("pads"));
-    if (!profile.pad_with_zero_point) st.conv.pad_value = profile.pad_value;
-    if (st.w_params.per_channel() && st.w_params.axis != 0)
-      return unsupported(where + ": per-channel Conv weights must use axis 0");
-    st.channel_axis = 1;
-  } else if (st.op == OpKind::kGemm) {
-    QDIFF_ASSIGN_OR_RETURN(float alpha, node.attributes.get_float("alpha", 1.0f));
-    QDIFF_ASSIGN_OR_RETURN(float beta, node.attributes.get_float("beta", 1.0f));
-    if (alpha != 1.0f || (beta != 1.0f && bid != ir::kNoValue))
-      return unsupported(where + ": Gemm with alpha or beta other than 1");
-    QDIFF_ASSIGN_OR_RETURN(int64_t ta, node.attributes.get_int("transA", 0));
-    QDIFF_ASSIGN_OR_RETURN(int64_t tb, node.attributes.get_int("transB", 0));
-    st.trans_a = ta != 0;
-    st.trans_b = tb != 0;
-    if (st.w_params.per_channel() && st.w_params.axis != (st.trans_b ? 0 : 1))
-      return unsupported(where + ": per-channel Gemm weights must be per output column");
-    st.channel_axis = st.w_params.per_channel() ? 1 : -1;
-  } else {
-    if (st.w_params.per_channel() &&
-        (st.weight_is_activation || st.w_params.axis != static_cast<int>(st.weight.rank()) - 1))
-      return unsupported(where + ": per-channel MatMul weights must be per output column");
-    st.channel_axis = st.w_params.per_channel() ? -2 : -1;  // -2: last axis, set per run
-  }
+  QDIFF_RETURN_IF_ERROR(prepare_linear_operands(i, *x_p, &float_bias));
   intkernels::RequantInputs in;
   in.s_x = x_p->scales[0];
   in.s_w = st.w_params.scales;
@@ -336,6 +616,155 @@ Status IntWorld::Impl::prepare_linear(size_t i, const std::vector<size_t>& membe
   if (!rq.ok()) return rq.status().with_context(where);
   st.rq = std::move(*rq);
   return Status::ok_status();
+}
+
+// The unit's input and output parameters (per tensor); returns the output's.
+Result<const QuantParams*> IntWorld::Impl::unit_io(const ir::Node& node, ir::ValueId out,
+                                                   const std::string& where) const {
+  const QuantParams* x_p = qp(node.inputs[0]);
+  const QuantParams* y_p = qp(out);
+  if (!x_p)
+    return unsupported(where + " cannot run as integers: its input '" +
+                       graph.value(node.inputs[0]).name + "' is not quantized");
+  if (!y_p)
+    return unsupported(where + " cannot run as integers: its output '" + graph.value(out).name +
+                       "' is not quantized");
+  if (x_p->per_channel() || y_p->per_channel())
+    return unsupported(where + ": input and output must be quantized per tensor");
+  return y_p;
+}
+
+// An epilogue unit (TensorRT, numerics.md §8): int32 accumulators, then in float32
+// f32(acc) * f32(s_x * s_w[c]) + bias[c], the member nodes' float reference kernels, and one
+// quantization of the unit's output.
+Status IntWorld::Impl::prepare_epilogue(size_t i, const std::vector<size_t>& members) {
+  const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+  Step& st = steps[i];
+  const std::string where = node.describe() + ": epilogue unit";
+  std::set<ir::ValueId> unit_values = {node.outputs[0]};
+  for (size_t m : members) {
+    const ir::Node& mn = graph.node(static_cast<ir::NodeId>(m));
+    if (mn.outputs.size() != 1)
+      return unsupported(where + " cannot run as integers: member " + mn.describe() +
+                         " has more than one output");
+    for (ir::ValueId v : mn.inputs) {
+      if (v == ir::kNoValue || unit_values.count(v)) continue;
+      // Constant nodes may come after the head in graph order: their values are kept here.
+      if (std::optional<Tensor> c = runtime::constant_value(graph, v)) {
+        st.constants[v] = std::move(*c);
+        continue;
+      }
+      return unsupported(where + " cannot run as integers: member " + mn.describe() + " reads '" +
+                         graph.value(v).name + "', neither a tensor of the unit nor a constant");
+    }
+    unit_values.insert(mn.outputs[0]);
+  }
+  st.out = members.empty() ? node.outputs[0]
+                           : graph.node(static_cast<ir::NodeId>(members.back())).outputs[0];
+  QDIFF_RETURN_IF_ERROR(unit_io(node, st.out, where).status());
+  const QuantParams& x_p = *qp(node.inputs[0]);
+  std::vector<float> float_bias;
+  QDIFF_RETURN_IF_ERROR(prepare_linear_operands(i, x_p, &float_bias));
+  st.kind = StepKind::kEpilogue;
+  st.members = members;
+  st.float_bias = std::move(float_bias);
+  st.acc_scale.clear();
+  for (float s_w : st.w_params.scales) st.acc_scale.push_back(x_p.scales[0] * s_w);
+  return Status::ok_status();
+}
+
+// A Conv / Gemm / MatMul + LeakyRelu unit on a power-of-two target: the DPU's conv-fix applies
+// the slope to the exact accumulator before its one DPU_ROUND (VART conv-fix, numerics.md §5.3).
+Status IntWorld::Impl::prepare_dpu_conv_fix(size_t i, const std::vector<size_t>& members) {
+  const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+  Step& st = steps[i];
+  const std::string where = node.describe() + ": DPU conv-fix unit";
+  const ir::Node& mn = graph.node(static_cast<ir::NodeId>(members.at(0)));
+  if (members.size() != 1 || mn.kind != OpKind::kLeakyRelu || mn.inputs.empty() ||
+      mn.inputs[0] != node.outputs[0])
+    return unsupported(where + " cannot run as integers: only one LeakyRelu may follow the " +
+                       "head in a unit with a LeakyRelu");
+  st.out = mn.outputs[0];
+  QDIFF_ASSIGN_OR_RETURN(const QuantParams* y_p, unit_io(node, st.out, where));
+  const QuantParams& x_p = *qp(node.inputs[0]);
+  if (y_p->zero_points[0] != 0)
+    return unsupported(where + ": the output must be symmetric (zero point 0)");
+  std::vector<float> float_bias;
+  QDIFF_RETURN_IF_ERROR(prepare_linear_operands(i, x_p, &float_bias));
+  if (!float_bias.empty()) return unsupported(where + ": a float bias needs bias_bits > 0");
+  QDIFF_ASSIGN_OR_RETURN(st.leaky_alpha, mn.attributes.get_float("alpha", 0.01f));
+  intkernels::RequantInputs in;
+  in.s_x = x_p.scales[0];
+  in.s_w = st.w_params.scales;
+  in.s_y = y_p->scales[0];
+  in.qmin = y_p->qmin();
+  in.qmax = y_p->qmax();
+  auto rq = intkernels::Requantizer::create(in, intkernels::requant_spec(profile));
+  if (!rq.ok()) return rq.status().with_context(where);
+  st.shift_cut.clear();
+  for (int64_t c = 0; c < rq->channels(); ++c) st.shift_cut.push_back(rq->shift_cut(c));
+  st.kind = StepKind::kDpuConvFix;
+  return Status::ok_status();
+}
+
+// LeakyRelu, HardSigmoid (relu6(x + 3) / 6), Sigmoid and HardSwish as the DPU computes them when
+// the profile's approximation fields say so (numerics.md §5.4), tabulated over the int8 input
+// grid: dpu_leaky_relu (slope round(alpha * 256) / 256), dpu_hard_sigmoid (2731 / 2^14; Sigmoid
+// too when the compiler replaces it), dpu_hard_swish. False when no approximation applies.
+Result<bool> IntWorld::Impl::prepare_dpu_approximation(size_t i) {
+  const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+  const OpKind k = *node.kind;
+  enum class Approx { kLeaky, kHardSigmoid, kHardSwish };
+  Approx approx = Approx::kLeaky;
+  if (k == OpKind::kLeakyRelu && profile.leaky_relu_26_256) {
+    approx = Approx::kLeaky;
+  } else if ((k == OpKind::kHardSigmoid && profile.hard_sigmoid_2731 &&
+              quant::is_relu6_hard_sigmoid(node)) ||
+             (k == OpKind::kSigmoid && profile.sigmoid_as_hard_sigmoid &&
+              profile.hard_sigmoid_2731)) {
+    approx = Approx::kHardSigmoid;
+  } else if (k == OpKind::kHardSwish && profile.hard_sigmoid_2731) {
+    approx = Approx::kHardSwish;
+  } else {
+    return false;
+  }
+  const QuantParams& in = *qp(node.inputs[0]);
+  const QuantParams& out = *qp(node.outputs[0]);
+  const std::optional<int> pin = dpu_position(in), pout = dpu_position(out);
+  if (!pin || !pout)
+    return unsupported(node.describe() +
+                       ": the DPU approximation needs int8 power-of-two input and output "
+                       "(zero point 0)");
+  if (approx != Approx::kLeaky) {
+    const int shift = 14 + *pin - (approx == Approx::kHardSigmoid ? *pout : 7);
+    if (*pin < 0 || *pin > 15 || shift < 0 || shift > 31)
+      return unsupported(node.describe() +
+                         ": the DPU hard-sigmoid needs an input fix_pos in "
+                         "[0, 15] and 14 + pos_in - pos_out in [0, 31] (got " +
+                         std::to_string(*pin) + ", " + std::to_string(shift) + ")");
+  }
+  float alpha = 0.01f;
+  if (approx == Approx::kLeaky) {
+    QDIFF_ASSIGN_OR_RETURN(alpha, node.attributes.get_float("alpha", 0.01f));
+  }
+  Step& st = steps[i];
+  st.lut.in_min = in.qmin();
+  st.lut.table.clear();
+  for (int32_t q = in.qmin(); q <= in.qmax(); ++q) {
+    switch (approx) {
+      case Approx::kLeaky:
+        st.lut.table.push_back(intkernels::dpu_leaky_relu(q, *pin, *pout, alpha));
+        break;
+      case Approx::kHardSigmoid:
+        st.lut.table.push_back(intkernels::dpu_hard_sigmoid(q, *pin, *pout));
+        break;
+      case Approx::kHardSwish:
+        st.lut.table.push_back(intkernels::dpu_hard_swish(q, *pin, *pout));
+        break;
+    }
+  }
+  st.kind = StepKind::kLut;
+  return true;
 }
 
 Status IntWorld::Impl::prepare_lut(size_t i) {
@@ -387,7 +816,8 @@ Status IntWorld::Impl::prepare() {
     qplan[*id] = &t;
   }
   const size_t nn = graph.num_nodes();
-  steps.assign(nn, Step());
+  steps.clear();
+  steps.resize(nn);
   step_names.assign(nn, "float");
   states.resize(nn);
   last_use.assign(nv, -1);
@@ -431,6 +861,22 @@ Status IntWorld::Impl::prepare() {
     };
     const bool out_int = !node.outputs.empty() && qp(node.outputs[0]) != nullptr;
     if (k == OpKind::kConv || k == OpKind::kGemm || k == OpKind::kMatMul) {
+      // A float epilogue target (TensorRT) runs every linear unit through its epilogue; a
+      // power-of-two target (DPU) folds a LeakyRelu into the conv-fix rounding.
+      if (profile.scheme.units == quant::UnitGrowth::kEpilogue &&
+          profile.requant == targets::Requant::kFloat32) {
+        QDIFF_RETURN_IF_ERROR(prepare_epilogue(i, mem));
+        step_names[i] = "int:epilogue";
+        continue;
+      }
+      if (profile.requant == targets::Requant::kPowerOfTwo && !mem.empty() &&
+          std::any_of(mem.begin(), mem.end(), [&](size_t m) {
+            return graph.node(static_cast<ir::NodeId>(m)).kind == OpKind::kLeakyRelu;
+          })) {
+        QDIFF_RETURN_IF_ERROR(prepare_dpu_conv_fix(i, mem));
+        step_names[i] = "int:dpu-conv-fix";
+        continue;
+      }
       QDIFF_RETURN_IF_ERROR(prepare_linear(i, mem));
       step_names[i] = "int:linear";
       continue;
@@ -506,6 +952,13 @@ Status IntWorld::Impl::prepare() {
       step_names[i] = "int:pool";
       continue;
     }
+    if (is_lut_op(k) && node.inputs.size() == 1) {
+      QDIFF_ASSIGN_OR_RETURN(bool dpu, prepare_dpu_approximation(i));
+      if (dpu) {
+        step_names[i] = "int:dpu-approx";
+        continue;
+      }
+    }
     if (is_lut_op(k) && node.inputs.size() == 1 && in0.bits <= 16) {
       QDIFF_RETURN_IF_ERROR(prepare_lut(i));
       step_names[i] = "int:lut";
@@ -529,6 +982,21 @@ Status IntWorld::Impl::run_step(size_t i, std::vector<Tensor>& values) {
   Step& st = steps[i];
   auto in = [&](size_t k) -> const Tensor& { return values[node.inputs[k]]; };
   auto ctx = [&](Status s) { return s.with_context(node.describe()); };
+  if (st.kind == StepKind::kLinear && (st.op == OpKind::kConv || st.op == OpKind::kGemm) &&
+      options.fast && !st.weight_is_activation) {
+    Result<bool> done = run_fast_conv(i, values);
+    if (!done.ok()) return ctx(done.status());
+    if (*done) return Status::ok_status();
+  }
+  if (st.kind == StepKind::kMove && node.kind == OpKind::kMaxPool && options.fast) {
+    Result<bool> done = run_fast_maxpool(i, values);
+    if (!done.ok()) return ctx(done.status());
+    if (*done) return Status::ok_status();
+  }
+  // Every other kernel reads plain tensors (qlinear_binary takes two alike).
+  if (st.kind != StepKind::kBinary)
+    for (ir::ValueId v : node.inputs)
+      if (v != ir::kNoValue && !values[v].is_plain()) values[v] = values[v].to_plain();
   switch (st.kind) {
     case StepKind::kMember:
       return Status::ok_status();
@@ -610,6 +1078,10 @@ Status IntWorld::Impl::run_step(size_t i, std::vector<Tensor>& values) {
       values[node.outputs[0]] = std::move(*y);
       return Status::ok_status();
     }
+    case StepKind::kEpilogue:
+      return run_epilogue(i, values);
+    case StepKind::kDpuConvFix:
+      return run_dpu_conv_fix(i, values);
     case StepKind::kFloat:
       break;
   }
@@ -645,12 +1117,114 @@ Status IntWorld::Impl::run_step(size_t i, std::vector<Tensor>& values) {
 
 // ------------------------------------------------------------------------------------------------
 
+Result<Tensor> IntWorld::Impl::linear_accumulators(size_t i,
+                                                   const std::vector<Tensor>& values) const {
+  const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+  const Step& st = steps[i];
+  const Tensor& x = values[node.inputs[0]];
+  const int32_t z_x = qp(node.inputs[0])->zero_points[0];
+  const Tensor& w = st.weight_is_activation ? values[node.inputs[1]] : st.weight;
+  if (st.op == OpKind::kConv)
+    return intkernels::conv_accumulate(x, z_x, w, st.w_params.zero_points, st.bias, st.conv, model);
+  if (st.op == OpKind::kGemm)
+    return intkernels::gemm_accumulate(x, z_x, w, st.w_params.zero_points, st.trans_a, st.trans_b,
+                                       st.bias, model);
+  return intkernels::matmul_accumulate(x, z_x, w, st.w_params.zero_points, model);
+}
+
+namespace {
+
+// Output channels of accumulators: axis 1 (Conv NCHW, Gemm [M, N]) or the last (MatMul).
+ChannelMap output_channels(const Tensor& acc, OpKind op) {
+  const int64_t axis = op == OpKind::kMatMul ? acc.rank() - 1 : 1;
+  ChannelMap m;
+  m.channels = acc.dim(axis);
+  for (int64_t d = axis + 1; d < acc.rank(); ++d) m.inner *= acc.dim(d);
+  return m;
+}
+
+Status check_per_channel(size_t n, int64_t channels, const std::string& what) {
+  if (n == 1 || static_cast<int64_t>(n) == channels) return Status::ok_status();
+  return unsupported(what + ": " + std::to_string(n) + " values for " + std::to_string(channels) +
+                     " output channels");
+}
+
+}  // namespace
+
+Status IntWorld::Impl::run_epilogue(size_t i, std::vector<Tensor>& values) {
+  const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+  const Step& st = steps[i];
+  auto ctx = [&](Status s) { return s.with_context(node.describe()); };
+  Result<Tensor> acc = linear_accumulators(i, values);
+  if (!acc.ok()) return ctx(acc.status());
+  const ChannelMap cm = output_channels(*acc, st.op);
+  QDIFF_RETURN_IF_ERROR(ctx(check_per_channel(st.acc_scale.size(), cm.channels, "weight scales")));
+  if (!st.float_bias.empty()) {
+    QDIFF_RETURN_IF_ERROR(ctx(check_per_channel(st.float_bias.size(), cm.channels, "bias")));
+  }
+  Tensor r = Tensor::zeros(DType::kFloat32, acc->shape());
+  float* d = r.mutable_data<float>();
+  const int64_t* a = acc->data<int64_t>();
+  for (int64_t e = 0; e < acc->numel(); ++e) {
+    const size_t c = static_cast<size_t>(cm(e));
+    const float bias =
+        st.float_bias.empty() ? 0.0f : st.float_bias[st.float_bias.size() == 1 ? 0 : c];
+    d[e] = epilogue_value(a[e], st.acc_scale[st.acc_scale.size() == 1 ? 0 : c], bias);
+  }
+  // The members in float, on the unit's own tensors (never tapped: they do not exist on the
+  // target) and constants.
+  std::unordered_map<ir::ValueId, Tensor> local;
+  local[node.outputs[0]] = std::move(r);
+  for (size_t m : st.members) {
+    const ir::Node& mn = graph.node(static_cast<ir::NodeId>(m));
+    std::vector<const Tensor*> ins;
+    for (ir::ValueId v : mn.inputs) {
+      if (v == ir::kNoValue) {
+        ins.push_back(nullptr);
+        continue;
+      }
+      auto it = local.find(v);
+      ins.push_back(it != local.end() ? &it->second : &st.constants.at(v));
+    }
+    QDIFF_ASSIGN_OR_RETURN(std::vector<Tensor> outs, run_reference(mn, ins, &states[m]));
+    local[mn.outputs[0]] = std::move(outs[0]);
+  }
+  auto q = quantize_tensor(local.at(st.out), *qp(st.out), profile.requant_rounding,
+                           profile.quantize_by_reciprocal);
+  if (!q.ok()) return ctx(q.status());
+  values[st.out] = std::move(*q);
+  return Status::ok_status();
+}
+
+Status IntWorld::Impl::run_dpu_conv_fix(size_t i, std::vector<Tensor>& values) {
+  const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+  const Step& st = steps[i];
+  auto ctx = [&](Status s) { return s.with_context(node.describe()); };
+  Result<Tensor> acc = linear_accumulators(i, values);
+  if (!acc.ok()) return ctx(acc.status());
+  const ChannelMap cm = output_channels(*acc, st.op);
+  QDIFF_RETURN_IF_ERROR(ctx(check_per_channel(st.shift_cut.size(), cm.channels, "weight scales")));
+  const QuantParams& yp = *qp(st.out);
+  const int64_t* a = acc->data<int64_t>();
+  std::vector<int64_t> y(static_cast<size_t>(acc->numel()));
+  for (int64_t e = 0; e < acc->numel(); ++e) {
+    const int sc = st.shift_cut[st.shift_cut.size() == 1 ? 0 : static_cast<size_t>(cm(e))];
+    y[static_cast<size_t>(e)] = dpu_conv_fix_leaky(a[e], sc, st.leaky_alpha,
+                                                   profile.leaky_relu_26_256, yp.qmin(), yp.qmax());
+  }
+  values[st.out] = intkernels::make_integer_tensor(intkernels::storage_dtype(yp), acc->shape(), y);
+  return Status::ok_status();
+}
+
+// ------------------------------------------------------------------------------------------------
+
 IntWorld::IntWorld(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 IntWorld::~IntWorld() = default;
 
 Result<std::unique_ptr<IntWorld>> IntWorld::create(const ir::Graph& float_graph,
                                                    const quant::QuantPlan& plan,
-                                                   const targets::TargetProfile& profile) {
+                                                   const targets::TargetProfile& profile,
+                                                   const IntWorldOptions& options) {
   QDIFF_RETURN_IF_ERROR(quant::check_plan(plan, float_graph));
   QDIFF_RETURN_IF_ERROR(targets::check_profile(profile));
   auto impl = std::make_unique<Impl>();
@@ -658,7 +1232,11 @@ Result<std::unique_ptr<IntWorld>> IntWorld::create(const ir::Graph& float_graph,
   impl->plan = plan;
   impl->profile = profile;
   impl->model = intkernels::accumulator_model(profile);
+  impl->options = options;
+  impl->options.threads = std::max(1, options.threads);
   QDIFF_RETURN_IF_ERROR(impl->prepare());
+  impl->plan_layouts();
+  impl->step_ms.assign(float_graph.num_nodes(), 0.0);
   return std::unique_ptr<IntWorld>(new IntWorld(std::move(impl)));
 }
 
@@ -671,6 +1249,9 @@ const quant::TensorPlan* IntWorld::quantized(ir::ValueId id) const {
 const std::vector<std::string>& IntWorld::step_names() const {
   return impl_->step_names;
 }
+const std::vector<double>& IntWorld::step_times_ms() const {
+  return impl_->step_ms;
+}
 
 Result<std::vector<Tensor>> IntWorld::run(std::span<const Tensor> inputs,
                                           runtime::Observer* observer) {
@@ -679,9 +1260,10 @@ Result<std::vector<Tensor>> IntWorld::run(std::span<const Tensor> inputs,
   if (inputs.size() != g.inputs.size())
     return invalid_argument("expected " + std::to_string(g.inputs.size()) + " inputs, got " +
                             std::to_string(inputs.size()));
+  kernels::fast::dnnl_detail::ThreadScope threads(w.options.threads);
   std::vector<Tensor> values(g.num_values());
   auto hand_out = [&](ir::ValueId id) -> Status {
-    if (observer && observer->wants(id)) return observer->observe(id, values[id]);
+    if (observer && observer->wants(id)) return observer->observe(id, values[id].to_plain());
     return Status::ok_status();
   };
   for (ir::ValueId id = 0; id < g.num_values(); ++id)
@@ -702,8 +1284,13 @@ Result<std::vector<Tensor>> IntWorld::run(std::span<const Tensor> inputs,
   for (size_t i = 0; i < g.num_nodes(); ++i) {
     const ir::Node& node = g.node(static_cast<ir::NodeId>(i));
     const Step& st = w.steps[i];
+    const auto t0 = std::chrono::steady_clock::now();
     QDIFF_RETURN_IF_ERROR(w.run_step(i, values));
-    if (st.kind == StepKind::kLinear || st.kind == StepKind::kBinary) {
+    if (w.options.time_steps)
+      w.step_ms[i] =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    if (st.kind == StepKind::kLinear || st.kind == StepKind::kBinary ||
+        st.kind == StepKind::kEpilogue || st.kind == StepKind::kDpuConvFix) {
       QDIFF_RETURN_IF_ERROR(hand_out(st.out));
     } else if (st.kind != StepKind::kMember) {
       for (ir::ValueId o : node.outputs)
@@ -718,7 +1305,7 @@ Result<std::vector<Tensor>> IntWorld::run(std::span<const Tensor> inputs,
   for (ir::ValueId id : g.outputs) {
     if (!values[id].defined())
       return Status(ErrorCode::kInternal, "graph output '" + g.value(id).name + "' not produced");
-    outputs.push_back(values[id]);
+    outputs.push_back(values[id].to_plain());
   }
   return outputs;
 }

@@ -303,8 +303,8 @@ Status check_plan(const QuantPlan& plan, const ir::Graph& graph) {
                               std::string(dtype_name(dt)));
     Status s = t.params.validate();
     if (!s.ok()) return invalid_argument(where + ": " + s.message());
-    if (t.role == Role::kBias && t.params.bits != 32)
-      return invalid_argument(where + ": a bias is quantized to 32 bits");
+    if (t.role == Role::kBias && t.params.bits != 32 && t.params.bits > 16)
+      return invalid_argument(where + ": a bias is quantized to 32 bits (or to at most 16)");
     if (t.role != Role::kBias && t.params.bits > 16)
       return invalid_argument(where + ": bits must be at most 16 outside biases");
     if (t.params.axis >= 0) {

@@ -1,6 +1,8 @@
 #include "quant/planner.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <set>
 
 #include "runtime/model_info.h"
@@ -16,10 +18,11 @@ bool is_unit_head(OpKind k) {
 }
 
 // Elementwise ops a unit can grow through. After an Add/Mul head (a residual), or for targets
-// that fuse only those, Relu/Clip.
-bool extends_unit(OpKind k, bool relu_clip_only) {
+// that fuse only those, Relu/Clip; the DPU's conv-fix also a LeakyRelu.
+bool extends_unit(OpKind k, UnitGrowth growth) {
   if (k == OpKind::kRelu || k == OpKind::kClip) return true;
-  if (relu_clip_only) return false;
+  if (growth == UnitGrowth::kConvFix) return k == OpKind::kLeakyRelu;
+  if (growth == UnitGrowth::kReluClip) return false;
   switch (k) {
     case OpKind::kLeakyRelu:
     case OpKind::kHardSwish:
@@ -130,6 +133,15 @@ Result<Scheme> scheme_for_target(std::string_view target) {
     s.activation = Format{8, true, true, false, true};
     s.weight = Format{8, true, true, true};
     s.units = UnitGrowth::kEpilogue;
+  } else if (target == "vitis-dpu") {
+    // numerics.md §5.1: int8 symmetric full range, per tensor, power of two; vai_q_pytorch's
+    // activation rounding half_up (= DPU_ROUND).
+    s.activation = Format{8, true, true, false};
+    s.weight = Format{8, true, true, false};
+    s.per_channel_weights = false;
+    s.rounding = RoundingMode::kHalfUp;
+    s.units = UnitGrowth::kConvFix;
+    s.power_of_two_scales = true;
   } else {
     std::string names;
     for (const std::string& n : scheme_names()) names += (names.empty() ? "" : ", ") + n;
@@ -139,7 +151,73 @@ Result<Scheme> scheme_for_target(std::string_view target) {
 }
 
 std::vector<std::string> scheme_names() {
-  return {"ort-cpu", "tflite-int8", "xnnpack-qs8", "tensorrt-int8"};
+  return {"ort-cpu", "tflite-int8", "xnnpack-qs8", "tensorrt-int8", "vitis-dpu"};
+}
+
+bool is_relu6_hard_sigmoid(const ir::Node& node) {
+  if (!node.kind || *node.kind != OpKind::kHardSigmoid) return false;
+  auto alpha = node.attributes.get_float("alpha", 0.2f);
+  auto beta = node.attributes.get_float("beta", 0.5f);
+  return alpha.ok() && beta.ok() && std::fabs(alpha.value() - 1.0f / 6.0f) < 1e-6f &&
+         beta.value() == 0.5f;
+}
+
+namespace {
+
+int32_t grid_max(const Format& f) {
+  return f.is_signed ? (1 << (f.bits - 1)) - 1 : (1 << f.bits) - 1;
+}
+int32_t grid_min(const Format& f) {
+  return f.is_signed ? -(1 << (f.bits - 1)) + (f.narrow_range ? 1 : 0) : 0;
+}
+
+constexpr int kMaxFixPos = 100;
+
+QuantParams pow2_params(int pos, const Format& f) {
+  QuantParams p;
+  p.bits = f.bits;
+  p.is_signed = f.is_signed;
+  p.symmetric = f.symmetric;
+  p.narrow_range = f.narrow_range;
+  p.scales = {pot_scale(pos)};
+  p.zero_points = {0};
+  return p;
+}
+
+int scale_pos(float scale) {  // scale = 2^-pos exactly
+  return -std::ilogb(scale);
+}
+
+}  // namespace
+
+int fix_pos_for_absmax(double absmax, const Format& f) {
+  if (!(absmax > 0.0) || !std::isfinite(absmax)) return 0;
+  const double qmax = grid_max(f);
+  int pos = static_cast<int>(std::floor(std::log2(qmax / absmax)));
+  // log2 in double can land one off near powers of two; settle on the exact condition.
+  while (pos > -kMaxFixPos && std::ldexp(absmax, pos) > qmax) --pos;
+  while (pos < kMaxFixPos && std::ldexp(absmax, pos + 1) <= qmax) ++pos;
+  return std::clamp(pos, -kMaxFixPos, kMaxFixPos);
+}
+
+int fix_pos_min_mse(std::span<const float> values, const Format& f, RoundingMode mode) {
+  double absmax = 0.0;
+  for (float v : values) absmax = std::max(absmax, std::fabs(static_cast<double>(v)));
+  const int pos0 = fix_pos_for_absmax(absmax, f);
+  const int32_t qmin = grid_min(f), qmax = grid_max(f);
+  int best = pos0;
+  double best_err = std::numeric_limits<double>::infinity();
+  for (int pos = pos0; pos <= std::min(pos0 + 4, kMaxFixPos); ++pos) {
+    const float s = pot_scale(pos);
+    double err = 0.0;
+    for (float v : values) {
+      const double d = static_cast<double>(v) -
+                       static_cast<double>(dequantize(quantize(v, s, 0, qmin, qmax, mode), s, 0));
+      err += d * d;
+    }
+    if (err < best_err) best = pos, best_err = err;
+  }
+  return best;
 }
 
 std::vector<ir::ValueId> PlanStructure::observed() const {
@@ -212,7 +290,7 @@ Result<PlanStructure> plan_structure(const ir::Graph& graph,
     for (size_t j = i + 1; j < nn && j <= members.back() + 8; ++j) {
       const ir::Node& m = graph.node(static_cast<ir::NodeId>(j));
       if (unit[j] != j || prec[j] != prec[i] || m.outputs.size() != 1 ||
-          !extends_unit(*m.kind, arith_head || units == UnitGrowth::kReluClip))
+          !extends_unit(*m.kind, arith_head ? UnitGrowth::kReluClip : units))
         continue;
       bool reads_unit = false, reads_outside = false;
       for (ir::ValueId in : m.inputs) {
@@ -336,10 +414,161 @@ Result<PlanStructure> plan_structure(const ir::Graph& graph,
   return st;
 }
 
+namespace {
+
+// vai_q's refine step on a power-of-two plan (the rules are listed at make_plan). Positions are
+// read from and written to the plan's scales; a shared tensor (data movement) stands for the
+// tensor it shares, and takes its parameters again at the end.
+class FixPositions {
+ public:
+  FixPositions(const ir::Graph& g, const PlanStructure& st, QuantPlan& plan)
+      : g_(g), st_(st), plan_(plan) {
+    for (size_t i = 0; i < st.tensors.size(); ++i) {
+      index_[st.tensors[i].value] = i;
+      if (st.tensors[i].kind == TensorKind::kShared)
+        source_[st.tensors[i].value] = st.tensors[i].source;
+    }
+    std::map<std::string, ir::NodeId> by_name;
+    for (size_t i = 0; i < g.num_nodes(); ++i)
+      by_name[g.node(static_cast<ir::NodeId>(i)).name] = static_cast<ir::NodeId>(i);
+    for (const NodePlan& np : st.nodes) {
+      const ir::NodeId id = by_name.at(np.name);
+      if (!g.node(id).outputs.empty()) unit_out_[np.unit] = g.node(id).outputs[0];
+      if (np.unit == np.name && np.precision != Precision::kFloat) heads_.push_back(id);
+    }
+  }
+
+  void refine() {
+    for (int loop = 0; loop < 5; ++loop) {
+      bool changed = false;
+      for (ir::NodeId id : heads_) changed = apply_rules(g_.node(id)) || changed;
+      if (!changed) break;
+    }
+    // Biases last: shift_bias = pos_in + pos_w - pos_b in [0, 15] for every weight channel.
+    for (const PlannedTensor& pt : st_.tensors) {
+      if (pt.kind != TensorKind::kBias) continue;
+      const int ip = pos(pt.source);
+      int lo = -kMaxFixPos, hi = kMaxFixPos;
+      const TensorPlan& w = at(pt.weight);
+      for (float sw : w.params.scales) {
+        lo = std::max(lo, ip + scale_pos(sw) - 15);
+        hi = std::min(hi, ip + scale_pos(sw));
+      }
+      set(pt.value, std::min(std::max(pos(pt.value), lo), hi));
+    }
+    for (size_t i = 0; i < st_.tensors.size(); ++i)
+      if (st_.tensors[i].kind == TensorKind::kShared)
+        plan_.tensors[i].params = plan_.tensors[index_.at(st_.tensors[i].source)].params;
+  }
+
+ private:
+  ir::ValueId root(ir::ValueId v) const {
+    for (auto it = source_.find(v); it != source_.end(); it = source_.find(v)) v = it->second;
+    return v;
+  }
+  bool has(ir::ValueId v) const { return v != ir::kNoValue && index_.count(v) > 0; }
+  TensorPlan& at(ir::ValueId v) { return plan_.tensors[index_.at(root(v))]; }
+  int pos(ir::ValueId v, size_t c = 0) { return scale_pos(at(v).params.scales[c]); }
+  // Sets every channel (c < 0) or one channel to 2^-p; true when a scale changed.
+  bool set(ir::ValueId v, int p, int c = -1) {
+    p = std::clamp(p, -kMaxFixPos, kMaxFixPos);
+    bool changed = false;
+    std::vector<float>& scales = at(v).params.scales;
+    for (size_t k = 0; k < scales.size(); ++k) {
+      if (c >= 0 && static_cast<size_t>(c) != k) continue;
+      changed = changed || scales[k] != pot_scale(p);
+      scales[k] = pot_scale(p);
+    }
+    std::string& source = at(v).source;
+    if (changed && !source.ends_with(", refined")) source += ", refined";
+    return changed;
+  }
+  bool is_hard_sigmoid(const ir::Node& n) const {
+    return is_relu6_hard_sigmoid(n) || (n.kind && *n.kind == OpKind::kSigmoid);
+  }
+
+  bool apply_rules(const ir::Node& n) {
+    const OpKind k = *n.kind;
+    auto it = unit_out_.find(n.name);
+    const ir::ValueId out = it == unit_out_.end() ? ir::kNoValue : it->second;
+    if (!has(out) || n.inputs.empty() || !has(n.inputs[0])) return false;
+    const ir::ValueId x = n.inputs[0];
+    bool changed = false;
+    if (k == OpKind::kMaxPool || k == OpKind::kAveragePool || k == OpKind::kGlobalAveragePool) {
+      if (root(x) == root(out)) return false;
+      const int m = std::min(pos(x), pos(out));  // align_pool
+      changed = set(x, m);
+      return set(out, m) || changed;
+    }
+    if (is_hard_sigmoid(n)) {  // adjust_hard_sigmoid
+      const int ip = std::clamp(pos(x), 0, 15);
+      int op = std::max(pos(out), 7);
+      if (14 + ip - op < 0) op = 14 + ip;
+      changed = set(x, ip);
+      return set(out, op) || changed;
+    }
+    const bool two = n.inputs.size() == 2 && has(n.inputs[1]);
+    if (two && k == OpKind::kMul) {
+      const ir::ValueId y = n.inputs[1];
+      auto hsig_of = [&](ir::ValueId h, ir::ValueId v) {
+        const ir::Value& hv = g_.value(h);
+        if (hv.producer >= g_.num_nodes()) return false;
+        const ir::Node& hn = g_.node(hv.producer);
+        return is_hard_sigmoid(hn) && !hn.inputs.empty() && hn.inputs[0] == v;
+      };
+      const int sum = pos(x) + pos(y);
+      if (hsig_of(x, y) || hsig_of(y, x))  // adjust_shift_swish
+        changed = set(out, sum - std::clamp(sum - pos(out), 0, 15));
+      return set(out, sum - std::clamp(sum - pos(out), 0, 32)) || changed;  // shift_write
+    }
+    if (two && (k == OpKind::kAdd || k == OpKind::kSub)) {
+      const ir::ValueId y = n.inputs[1];
+      if (pos(x) > pos(y) + 7) changed = set(x, pos(y) + 7);  // adjust_shift_read
+      if (pos(y) > pos(x) + 7) changed = set(y, pos(x) + 7) || changed;
+      const int lo = std::min(pos(x), pos(y));  // adjust_shift_write
+      return set(out, lo - std::clamp(lo - pos(out), -7, 25)) || changed;
+    }
+    if ((k == OpKind::kConv || k == OpKind::kGemm || k == OpKind::kMatMul) &&
+        n.inputs.size() >= 2 && has(n.inputs[1]) &&
+        st_.tensors[index_.at(n.inputs[1])].kind == TensorKind::kWeight) {
+      const ir::ValueId w = n.inputs[1];  // adjust_shift_cut moves the weight
+      const int ip = pos(x), op = pos(out);
+      for (size_t c = 0; c < at(w).params.scales.size(); ++c) {
+        const int sc = pos(w, c) + ip - op;
+        changed = set(w, std::clamp(sc, 0, 16) + op - ip, static_cast<int>(c)) || changed;
+      }
+    }
+    return changed;
+  }
+
+  const ir::Graph& g_;
+  const PlanStructure& st_;
+  QuantPlan& plan_;
+  std::map<ir::ValueId, size_t> index_;
+  std::map<ir::ValueId, ir::ValueId> source_;
+  std::map<std::string, ir::ValueId> unit_out_;
+  std::vector<ir::NodeId> heads_;
+};
+
+Status check_pow2_format(const Format& f, const char* what) {
+  if (!f.is_signed || !f.symmetric || f.narrow_scale)
+    return invalid_argument(std::string("power-of-two scales need a signed symmetric ") + what +
+                            " format (zero point 0, no narrow_scale)");
+  return Status::ok_status();
+}
+
+}  // namespace
+
 Result<QuantPlan> make_plan(const ir::Graph& graph, const PlanStructure& structure,
                             const Scheme& scheme,
                             const std::map<ir::ValueId, std::pair<float, float>>& ranges,
                             const std::string& method) {
+  const bool pow2 = scheme.power_of_two_scales;
+  if (pow2) {
+    QDIFF_RETURN_IF_ERROR(check_pow2_format(scheme.activation, "activation"));
+    QDIFF_RETURN_IF_ERROR(check_pow2_format(scheme.activation16, "activation16"));
+    QDIFF_RETURN_IF_ERROR(check_pow2_format(scheme.weight, "weight"));
+  }
   QuantPlan plan;
   plan.nodes = structure.nodes;
   std::map<ir::ValueId, size_t> index;
@@ -354,6 +583,14 @@ Result<QuantPlan> make_plan(const ir::Graph& graph, const PlanStructure& structu
         auto it = ranges.find(pt.value);
         if (it == ranges.end())
           return invalid_argument("no calibration range for tensor '" + v.name + "'");
+        if (pow2) {
+          const double absmax = std::max(std::fabs(static_cast<double>(it->second.first)),
+                                         std::fabs(static_cast<double>(it->second.second)));
+          const Format& f = format_for(scheme, pt.bits);
+          t.params = pow2_params(fix_pos_for_absmax(absmax, f), f);
+          t.source = method + ", power of two";
+          break;
+        }
         auto p =
             params_from_range(it->second.first, it->second.second, format_for(scheme, pt.bits));
         if (!p.ok()) return p.status().with_context("tensor '" + v.name + "'");
@@ -390,6 +627,26 @@ Result<QuantPlan> make_plan(const ir::Graph& graph, const PlanStructure& structu
           hi[c] = std::max(hi[c], x);
         }
         t.params.axis = per_channel ? pt.axis : -1;
+        if (pow2) {
+          std::vector<std::vector<float>> by_channel(lo.size());
+          for (size_t i = 0; i < data.size(); ++i)
+            by_channel[per_channel
+                           ? static_cast<size_t>((static_cast<int64_t>(i) / inner) % channels)
+                           : 0]
+                .push_back(data[i]);
+          t.params = pow2_params(0, scheme.weight);
+          t.params.axis = per_channel ? pt.axis : -1;
+          t.params.scales.clear();
+          t.params.zero_points.clear();
+          for (const std::vector<float>& values : by_channel) {
+            t.params.scales.push_back(
+                pot_scale(fix_pos_min_mse(values, scheme.weight, scheme.rounding)));
+            t.params.zero_points.push_back(0);
+          }
+          t.source = per_channel ? "min mse per channel, power of two"
+                                 : "min mse per tensor, power of two";
+          break;
+        }
         for (size_t c = 0; c < lo.size(); ++c) {
           auto p = params_from_range(lo[c], hi[c], scheme.weight);
           if (!p.ok()) return p.status().with_context("weight '" + v.name + "'");
@@ -404,6 +661,17 @@ Result<QuantPlan> make_plan(const ir::Graph& graph, const PlanStructure& structu
         break;
       }
       case TensorKind::kBias: {
+        if (pow2) {  // vai_q: the bias is a power-of-two tensor of the weight format
+          const std::vector<float> values =
+              runtime::constant_value(graph, pt.value)->to_f32_vector();
+          for (float x : values)
+            if (!std::isfinite(x))
+              return invalid_argument("bias '" + v.name + "' holds a NaN or Inf");
+          t.params =
+              pow2_params(fix_pos_min_mse(values, scheme.weight, scheme.rounding), scheme.weight);
+          t.source = "min mse per tensor, power of two";
+          break;
+        }
         const TensorPlan& in = plan.tensors[index.at(pt.source)];
         const TensorPlan& w = plan.tensors[index.at(pt.weight)];
         auto p = bias_params(in.params, w.params);
@@ -416,6 +684,7 @@ Result<QuantPlan> make_plan(const ir::Graph& graph, const PlanStructure& structu
     index[pt.value] = plan.tensors.size();
     plan.tensors.push_back(std::move(t));
   }
+  if (pow2) FixPositions(graph, structure, plan).refine();
   return plan;
 }
 

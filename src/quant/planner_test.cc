@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "runtime/graph_builder_test_util.h"
@@ -174,6 +175,136 @@ TEST(Planner, UnitGrowth) {
 TEST(Planner, Schemes) {
   EXPECT_TRUE(scheme_for_target("tflite-int8").value().weight.narrow_range);
   EXPECT_NE(scheme_for_target("nope").status().message().find("ort-cpu"), std::string::npos);
+}
+
+// --- Power-of-two scales (Vitis DPU) ----------------------------------------------------------
+
+const Format kInt8Sym{8, true, true, false};
+
+int pos_of(float scale) {
+  return -std::ilogb(scale);
+}
+
+TEST(Planner, FixPosForAbsmaxIsTheOverflowRule) {
+  EXPECT_EQ(fix_pos_for_absmax(1.0, kInt8Sym), 6);    // 64 <= 127 < 128
+  EXPECT_EQ(fix_pos_for_absmax(0.99, kInt8Sym), 7);   // 126.72 <= 127
+  EXPECT_EQ(fix_pos_for_absmax(127.0, kInt8Sym), 0);  // exactly the grid's end
+  EXPECT_EQ(fix_pos_for_absmax(127.5, kInt8Sym), -1);
+  EXPECT_EQ(fix_pos_for_absmax(0.0, kInt8Sym), 0);
+}
+
+// MinMSE over pos0 .. pos0 + 4 (half_up): {1, 0.1}: pos 6 errs 0.4/64 on 0.1 (3.9e-5), pos 7
+// clips 1 to 127/128 (6.1e-5) and errs 0.2/128 (2.4e-6): 6 wins. With four 0.1 pos 7 wins
+// (7.1e-5 against 1.6e-4). Pos 8 clips 1 to 0.496.
+TEST(Planner, FixPosMinMse) {
+  const std::vector<float> one = {1.0f, 0.1f};
+  const std::vector<float> four = {1.0f, 0.1f, 0.1f, 0.1f, 0.1f};
+  EXPECT_EQ(fix_pos_min_mse(one, kInt8Sym, RoundingMode::kHalfUp), 6);
+  EXPECT_EQ(fix_pos_min_mse(four, kInt8Sym, RoundingMode::kHalfUp), 7);
+  const std::vector<float> tiny = {0.99f};
+  EXPECT_EQ(fix_pos_min_mse(tiny, kInt8Sym, RoundingMode::kHalfUp), 7);
+}
+
+// x -> Conv(w, b) -> LeakyRelu -> y under the vitis-dpu scheme: conv-fix units take the
+// LeakyRelu; every scale is a power of two; the bias is 8-bit.
+struct DpuConvGraph {
+  ir::Graph g;
+  ir::ValueId x, c, y;
+  explicit DpuConvGraph(float bias) {
+    GraphBuilder b(g);
+    x = b.value("x");
+    g.value(x).type.dtype = DType::kFloat32;
+    g.inputs.push_back(x);
+    const ir::ValueId w = b.value("w", Tensor::from_vector<float>({1, 1, 1, 1}, {0.5f}));
+    const ir::ValueId bv = b.value("b", Tensor::from_vector<float>({1}, {bias}));
+    c = b.value("c");
+    y = b.value("y");
+    b.node("conv", ir::OpKind::kConv, {x, w, bv}, c);
+    Attributes a;
+    a.set("alpha", 0.1f);
+    b.node("leaky", ir::OpKind::kLeakyRelu, {c}, y, a);
+    g.outputs.push_back(y);
+  }
+};
+
+// x in [-1, 1] -> pos 6; w = 0.5 -> pos 7 (MinMSE, exact). (1) y in [-0.001, 0.001] -> pos 16:
+// shift_cut 7 + 6 - 16 = -3 < 0 moves the weight to pos 16 - 6 = 10 (adjust_shift_cut); b = 0.25
+// -> pos 8, shift_bias 6 + 10 - 8 = 8 stays. (2) y in [-100, 100] -> pos 0, shift_cut 13 stays;
+// b = 0.001 -> pos 16, shift_bias 6 + 7 - 16 = -3 moves the bias to pos 13 (adjust_shift_bias).
+TEST(Planner, VitisDpuPowerOfTwoPlanAndRefinement) {
+  const Scheme scheme = scheme_for_target("vitis-dpu").value();
+  EXPECT_TRUE(scheme.power_of_two_scales);
+  EXPECT_EQ(scheme.units, UnitGrowth::kConvFix);
+  EXPECT_FALSE(scheme.per_channel_weights);
+  {
+    DpuConvGraph t(0.25f);
+    auto st = plan_structure(t.g, {}, scheme.units);
+    ASSERT_TRUE(st.ok()) << st.status().message();
+    EXPECT_EQ(st->nodes[1].unit, "conv");  // the LeakyRelu joins the conv-fix unit
+    EXPECT_EQ(st->observed(), (std::vector<ir::ValueId>{t.x, t.y}));
+    auto plan =
+        make_plan(t.g, *st, scheme, {{t.x, {-1.0f, 1.0f}}, {t.y, {-0.001f, 0.001f}}}, "minmax");
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    for (const TensorPlan& tp : plan->tensors) {
+      EXPECT_EQ(tp.params.zero_points[0], 0) << tp.name;
+      EXPECT_EQ(std::ldexp(1.0f, -pos_of(tp.params.scales[0])), tp.params.scales[0]) << tp.name;
+      EXPECT_EQ(tp.rounding, RoundingMode::kHalfUp) << tp.name;
+    }
+    EXPECT_EQ(pos_of(plan->find("x")->params.scales[0]), 6);
+    EXPECT_EQ(pos_of(plan->find("y")->params.scales[0]), 16);
+    EXPECT_EQ(pos_of(plan->find("w")->params.scales[0]), 10);
+    EXPECT_EQ(pos_of(plan->find("b")->params.scales[0]), 8);
+    EXPECT_EQ(plan->find("b")->params.bits, 8);
+    EXPECT_EQ(plan->find("b")->role, Role::kBias);
+    // Plans with 8-bit biases pass the plan checks and read back.
+    EXPECT_TRUE(check_plan(*plan, t.g).ok()) << check_plan(*plan, t.g).message();
+    auto back = plan_from_json(plan_to_json(*plan), "p.json");
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    EXPECT_EQ(*back, *plan);
+  }
+  {
+    DpuConvGraph t(0.001f);
+    auto st = plan_structure(t.g, {}, scheme.units).value();
+    auto plan =
+        make_plan(t.g, st, scheme, {{t.x, {-1.0f, 1.0f}}, {t.y, {-100.0f, 100.0f}}}, "minmax");
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    EXPECT_EQ(pos_of(plan->find("y")->params.scales[0]), 0);
+    EXPECT_EQ(pos_of(plan->find("w")->params.scales[0]), 7);
+    EXPECT_EQ(pos_of(plan->find("b")->params.scales[0]), 13);
+  }
+}
+
+// x -> HardSigmoid(1/6, 1/2) -> h; Mul(x, h) -> y (an exported hard-swish). x in [-4, 4] -> pos
+// 4; h in [0, 1] -> pos 6, raised to 7 (adjust_hard_sigmoid). (1) y in [-0.375, 4] -> pos 4:
+// shift_swish 4 + 7 - 4 = 7 stays. (2) y in [-1e-4, 1e-4] -> pos 20: shift_swish -9 moves the
+// output to pos 11 (adjust_shift_swish).
+TEST(Planner, VitisDpuHardSwishPositions) {
+  const Scheme scheme = scheme_for_target("vitis-dpu").value();
+  ir::Graph g;
+  GraphBuilder b(g);
+  const ir::ValueId x = b.value("x");
+  g.value(x).type.dtype = DType::kFloat32;
+  g.inputs.push_back(x);
+  const ir::ValueId h = b.value("h"), y = b.value("y");
+  Attributes hs;
+  hs.set("alpha", 1.0f / 6.0f);
+  hs.set("beta", 0.5f);
+  b.node("hsig", ir::OpKind::kHardSigmoid, {x}, h, hs);
+  b.node("mul", ir::OpKind::kMul, {x, h}, y);
+  g.outputs.push_back(y);
+  EXPECT_TRUE(is_relu6_hard_sigmoid(g.node(0)));
+  auto st = plan_structure(g, {}, scheme.units).value();
+  EXPECT_EQ(st.nodes[0].unit, "hsig");  // hard-sigmoid stays outside conv-fix units
+  auto plan = make_plan(g, st, scheme,
+                        {{x, {-4.0f, 4.0f}}, {h, {0.0f, 1.0f}}, {y, {-0.375f, 4.0f}}}, "minmax");
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(pos_of(plan->find("x")->params.scales[0]), 4);
+  EXPECT_EQ(pos_of(plan->find("h")->params.scales[0]), 7);
+  EXPECT_EQ(pos_of(plan->find("y")->params.scales[0]), 4);
+  auto tight = make_plan(g, st, scheme,
+                         {{x, {-4.0f, 4.0f}}, {h, {0.0f, 1.0f}}, {y, {-1e-4f, 1e-4f}}}, "minmax");
+  ASSERT_TRUE(tight.ok());
+  EXPECT_EQ(pos_of(tight->find("y")->params.scales[0]), 11);
 }
 
 }  // namespace

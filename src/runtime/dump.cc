@@ -1,5 +1,6 @@
 #include "runtime/dump.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "tensor/npy.h"
@@ -92,6 +93,9 @@ Status DumpWriter::finish(const std::string& model_path, const std::string& mode
     stacked.insert(stacked.begin(), static_cast<int64_t>(samples_.size()));
     t["shape"] = stacked;
     if (e.shape.size() == 4) t["layout"] = "NCHW";
+    // Graph outputs are marked: comparisons report top-1 agreement on them.
+    if (std::find(graph_.outputs.begin(), graph_.outputs.end(), id) != graph_.outputs.end())
+      t["output"] = true;
     if (auto a = annotations_.find(id); a != annotations_.end())
       for (const auto& [key, text] : a->second) {
         try {

@@ -56,7 +56,9 @@ class DumpWriter : public Observer {
   std::map<ir::ValueId, std::vector<std::pair<std::string, std::string>>> annotations_;
 };
 
-// A dump read back: tensor name -> stacked tensor [samples, ...].
+// A dump read back whole and as stored: tensor name -> stacked tensor [samples, ...]. The
+// contract's reader (streaming one sample at a time, integer dumps dequantized, NHWC as NCHW,
+// every field checked) is analysis::DumpReader (analysis/dump_reader.h).
 struct Dump {
   std::vector<std::string> samples;
   std::vector<std::string> names;  // manifest order

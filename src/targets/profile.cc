@@ -62,6 +62,7 @@ constexpr Named<LutScheme> kLutNames[] = {
 constexpr Named<quant::UnitGrowth> kUnitNames[] = {
     {quant::UnitGrowth::kReluClip, "relu_clip"},
     {quant::UnitGrowth::kEpilogue, "epilogue"},
+    {quant::UnitGrowth::kConvFix, "conv_fix"},
 };
 constexpr Named<ResizeScheme> kResizeNames[] = {
     {ResizeScheme::kFloatRhe, "float_rhe"},
@@ -237,15 +238,9 @@ TargetProfile vitis_dpu(const std::string& name) {
   p.description =
       "AMD/Xilinx Vitis AI DPU (DPUCZDX8G class): power-of-two scales, DPU_ROUND, 8-bit bias, "
       "compiler approximations";
-  quant::Scheme& s = p.scheme;
-  s.target = name;
-  s.activation = quant::Format{8, true, true, false, false};     // §5.1: int8 symmetric, full
-  s.activation16 = quant::Format{16, true, true, false, false};  // as the planner's (no int16)
-  s.weight = quant::Format{8, true, true, false, false};         // §5.1: narrow_range = False
-  s.per_channel_weights = false;                                 // §5.1: per tensor
-  s.per_tensor_depthwise = false;
-  s.rounding = RoundingMode::kHalfUp;      // §5.1: activations half_up (= DPU_ROUND)
-  s.units = quant::UnitGrowth::kEpilogue;  // conv-fix applies the activation (§5.3)
+  // §5.1: int8 symmetric full range, weights per tensor, power of two, activations half_up
+  // (= DPU_ROUND); conv-fix units (relu / leaky / relu6 applied before rounding, §5.3).
+  p.scheme = scheme_of("vitis-dpu", name);
   p.quantize_rounding = RoundingMode::kHalfAwayFromZero;  // §5.1: input std_round
   p.quantize_by_reciprocal = false;            // exact either way with power-of-two scales
   p.requant = Requant::kPowerOfTwo;            // §5.3
@@ -599,6 +594,7 @@ Status read_profile(const json& o, TargetProfile* p) {
   QDIFF_RETURN_IF_ERROR(r.boolean("pair_saturation_u8s8", &p->pair_saturation_u8s8));
   QDIFF_RETURN_IF_ERROR(r.integer("bias_bits", &p->bias_bits));
   QDIFF_RETURN_IF_ERROR(r.boolean("power_of_two_scales", &p->power_of_two_scales));
+  p->scheme.power_of_two_scales = p->power_of_two_scales;  // the planner's copy of the field
   QDIFF_RETURN_IF_ERROR(r.enumeration("add", kAddNames, &p->add));
   QDIFF_RETURN_IF_ERROR(r.enumeration("avgpool", kAvgPoolNames, &p->avgpool));
   QDIFF_RETURN_IF_ERROR(r.enumeration("lut", kLutNames, &p->lut));

@@ -43,6 +43,7 @@ void expect_same_scheme(const quant::Scheme& a, const quant::Scheme& b, const st
   EXPECT_EQ(a.per_tensor_depthwise, b.per_tensor_depthwise) << what;
   EXPECT_EQ(a.rounding, b.rounding) << what;
   EXPECT_EQ(a.units, b.units) << what;
+  EXPECT_EQ(a.power_of_two_scales, b.power_of_two_scales) << what;
 }
 
 TEST(Profiles, BuiltinNames) {
@@ -193,8 +194,10 @@ TEST(Profiles, VitisDpuMatchesTable91) {
   EXPECT_FALSE(p.pair_saturation_u8s8);
   // §5.1: activations half_up (= DPU_ROUND) in vai_q_pytorch's default qconfig.
   EXPECT_EQ(p.scheme.rounding, RoundingMode::kHalfUp);
-  // §5.3: conv-fix applies relu / leaky / relu6 / hsigmoid / hswish before rounding.
-  EXPECT_EQ(p.scheme.units, quant::UnitGrowth::kEpilogue);
+  // §5.3: conv-fix applies relu / leaky / relu6 before rounding (hsigmoid / hswish round their
+  // input first); §5.1: every scale a power of two.
+  EXPECT_EQ(p.scheme.units, quant::UnitGrowth::kConvFix);
+  EXPECT_TRUE(p.scheme.power_of_two_scales);
 }
 
 TEST(Profiles, TensorRtMatchesTable91) {
@@ -217,7 +220,7 @@ TEST(Profiles, TensorRtMatchesTable91) {
 }
 
 TEST(Profiles, SchemesMatchThePlanner) {
-  for (const char* n : {"ort-cpu", "tflite-int8", "xnnpack-qs8", "tensorrt-int8"}) {
+  for (const char* n : {"ort-cpu", "tflite-int8", "xnnpack-qs8", "tensorrt-int8", "vitis-dpu"}) {
     const TargetProfile p = builtin(n);
     const quant::Scheme s = quant::scheme_for_target(n).value();
     EXPECT_EQ(p.scheme.target, s.target);
@@ -385,7 +388,8 @@ TEST(ProfileJson, EveryFieldIsCompared) {
       {"overflow", [](TargetProfile& p) { p.overflow = Overflow::kSaturate; }},
       {"pair_saturation_u8s8", [](TargetProfile& p) { p.pair_saturation_u8s8 = true; }},
       {"bias_bits", [](TargetProfile& p) { p.bias_bits = 0; }},
-      {"power_of_two_scales", [](TargetProfile& p) { p.power_of_two_scales = true; }},
+      {"power_of_two_scales",  // the planner's copy in the scheme follows the field
+       [](TargetProfile& p) { p.power_of_two_scales = p.scheme.power_of_two_scales = true; }},
       {"add", [](TargetProfile& p) { p.add = AddScheme::kXnnpack; }},
       {"avgpool", [](TargetProfile& p) { p.avgpool = AvgPoolScheme::kValidCountRhaz; }},
       {"lut", [](TargetProfile& p) { p.lut = LutScheme::kLrintf; }},

@@ -221,6 +221,24 @@ Tensor Tensor::zeros(DType dtype, Shape shape) {
   return t;
 }
 
+Tensor Tensor::physical() const {
+  if (layout_ == Layout::kPlain) return *this;
+  Tensor t = *this;
+  t.layout_ = Layout::kPlain;
+  t.shape_ = {shape_[0], shape_[2], shape_[3], shape_[1]};
+  return t;
+}
+
+Tensor Tensor::with_physical_layout(Layout layout) const {
+  QDIFF_ASSERT(layout_ == Layout::kPlain, "with_physical_layout of a non-plain tensor");
+  if (layout == Layout::kPlain) return *this;
+  QDIFF_ASSERT(shape_.size() == 4, "NHWC layout needs rank 4");
+  Tensor t = *this;
+  t.layout_ = layout;
+  t.shape_ = {shape_[0], shape_[3], shape_[1], shape_[2]};
+  return t;
+}
+
 Tensor Tensor::reshaped(Shape shape) const {
   auto n = shape_numel(shape);
   QDIFF_ASSERT(n.has_value() && *n == numel_, "reshape must keep the element count");

@@ -88,6 +88,12 @@ class Tensor {
     return {data<T>(), static_cast<size_t>(numel_)};
   }
 
+  // The same storage seen as a plain tensor of its physical shape (NHWC: [N, H, W, C]), for
+  // kernels whose result does not depend on the element order (elementwise on equal shapes).
+  Tensor physical() const;
+  // Inverse of physical(): a plain tensor of physical shape [N, H, W, C] labelled `layout`
+  // (logical shape [N, C, H, W] for kNhwc), sharing its storage.
+  Tensor with_physical_layout(Layout layout) const;
   // Same storage, new shape (numel must match; plain tensors only). Used by Reshape/Flatten.
   Tensor reshaped(Shape shape) const;
   // Deep copy (same layout).

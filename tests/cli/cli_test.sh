@@ -110,7 +110,7 @@ else
 fi
 
 # --- --help everywhere -----------------------------------------------------------------------
-for cmd in "" inspect run calibrate export; do
+for cmd in "" inspect run calibrate export compare; do
   if "$QDIFF" $cmd --help >/dev/null; then ok; else fail "qdiff $cmd --help"; fi
 done
 if "$QDIFF" inspect "$DEMO/demo_bn.onnx" | grep -q "BatchNormalization *12"; then ok; else fail "inspect op counts"; fi
@@ -205,6 +205,131 @@ sys.exit(0 if a.dtype == np.uint8 and m['quant']['bits'] == 8 else 1)"; then ok;
 expect_error int_no_target "needs --target" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode int --plan "$P" --input "$TMP/first20.npy"
 expect_error int_bad_target "nope" "$QDIFF" run "$DEMO/demo_folded.onnx" --mode int --target nope --plan "$P" --input "$TMP/first20.npy"
 expect_error export_missing_plan "nope.json" "$QDIFF" export "$DEMO/demo_folded.onnx" --plan "$TMP/nope.json" -o "$TMP/x.onnx"
+
+# --- vitis-dpu and tensorrt-int8 end to end: calibrate, integer run, top-1 near the float 0.9333 --
+for target in vitis-dpu tensorrt-int8; do
+  "$QDIFF" calibrate "$DEMO/demo_folded.onnx" --data "$DEMO/samples.npy" --target "$target" -o "$TMP/plan_$target.json" >/dev/null || fail "calibrate --target $target"
+  out=$("$QDIFF" run "$DEMO/demo_folded.onnx" --mode int --target "$target" --plan "$TMP/plan_$target.json" --input "$DEMO/samples.npy" --labels "$DEMO/labels.npy" 2>&1)
+  acc=$(sed -n 's/.*top-1 \([0-9.]*\) .*/\1/p' <<<"$out")
+  if [[ -n "$acc" ]] && awk -v a="$acc" 'BEGIN { exit !(a >= 0.85) }'; then ok; else fail "int run --target $target: top-1 '$acc' below 0.85: $out"; fi
+  out=$("$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$TMP/plan_$target.json" --input "$DEMO/samples.npy" --labels "$DEMO/labels.npy" 2>&1)
+  if [[ "$out" == *"top-1 0.9"* || "$out" == *"top-1 0.8"* ]]; then ok; else fail "fakequant --plan $target: $out"; fi
+done
+# The DPU plan holds only power-of-two scales and 8-bit biases.
+if /usr/bin/python3 -c "
+import json, math, sys
+p = json.load(open('$TMP/plan_vitis-dpu.json'))
+ok = all(math.frexp(s)[0] == 0.5 for t in p['tensors'] for s in (t['scale'] if isinstance(t['scale'], list) else [t['scale']]))
+ok = ok and all(t['bits'] == 8 for t in p['tensors'] if t['role'] == 'bias')
+sys.exit(0 if ok else 1)"; then ok; else fail "vitis-dpu plan: a scale is not a power of two or a bias is not 8-bit"; fi
+
+# --- compare: float, fake-quant and integer dumps of the demo; a device-style dump ---------------
+C=$TMP/cmp
+"$QDIFF" run "$DEMO/demo_folded.onnx" --input "$TMP/first20.npy" --dump "$C/float" >/dev/null &&
+"$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$P" --input "$TMP/first20.npy" --dump "$C/fq" >/dev/null &&
+"$QDIFF" run "$DEMO/demo_folded.onnx" --mode int --target ort-cpu --plan "$P" --input "$TMP/first20.npy" --dump "$C/int" >/dev/null || fail "compare: the runs"
+out=$("$QDIFF" compare "$C/float" "$C/fq" --json "$C/float_fq.json")
+if [[ $? -eq 0 && "$out" == *"compared 36 tensors"* && "$out" == *"top-1"* ]]; then ok; else fail "compare float fakequant: $out"; fi
+# The JSON against numpy's own computation of the metrics from the two dumps.
+if /usr/bin/python3 - "$C" <<'PY'
+import json, sys
+import numpy as np
+c = sys.argv[1]
+d = json.load(open(f"{c}/float_fq.json"))
+assert list(d)[:3] == ["schema", "a", "b"] and d["schema"] == "qdiff.compare/1", list(d)
+assert d["samples"] == 20 and d["only_in_a"] == [] and d["only_in_b"] == [] and len(d["tensors"]) == 36
+man = {t["name"]: t for t in json.load(open(f"{c}/fq/manifest.json"))["tensors"]}
+for t in d["tensors"]:
+    x = np.load(f"{c}/float/{man[t['name']]['file']}").astype(np.float64).reshape(20, -1)
+    y = np.load(f"{c}/fq/{man[t['name']]['file']}").astype(np.float64).reshape(20, -1)
+    m, e = t["metrics"], x - y
+    assert m["elements"] == x.size
+    assert abs(m["mse"] - np.mean(e ** 2)) <= 1e-12 * max(1.0, np.mean(e ** 2)), t["name"]
+    assert m["max_abs_error"] == np.abs(e).max(), t["name"]
+    assert m["exact_match"] == np.mean(x == y), t["name"]
+    if np.any(e):
+        sq = 20 * np.log10(np.linalg.norm(x) / np.linalg.norm(e))
+        cos = np.dot(x.ravel(), y.ravel()) / np.linalg.norm(x) / np.linalg.norm(y)
+        assert abs(m["sqnr_db"] - sq) < 1e-9 and abs(m["cosine"] - cos) < 1e-12, (t["name"], m, sq, cos)
+    else:
+        assert m["sqnr_db"] == "inf" and m["cosine"] == 1.0, t["name"]
+    q = man[t["name"]].get("quant")
+    if q:  # saturation: the fake-quant values at the ends of their grid
+        k = np.rint(y / q["scale"][0]) + q["zero_point"][0]
+        assert m["saturated"] == int(np.sum((k <= 0) | (k >= 2 ** q["bits"] - 1))), t["name"]
+        assert abs(m["max_error_lsb"] - np.abs(e).max() / q["scale"][0]) < 1e-9, t["name"]
+lg = [t for t in d["tensors"] if t["name"] == "logits"][0]
+agree = int(np.sum(np.load(f"{c}/float/logits.npy").reshape(20, 10).argmax(1) ==
+                   np.load(f"{c}/fq/logits.npy").reshape(20, 10).argmax(1)))
+assert lg["output"] and lg["metrics"]["top1"] == {"rows": 20, "agree": agree, "agreement": agree / 20}, lg
+PY
+then ok; else fail "compare --json differs from numpy"; fi
+# Fake-quant against the integer world: tensors only one side dumps are reported.
+out=$("$QDIFF" compare "$C/fq" "$C/int")
+if [[ "$out" == *"only in $C/fq (3)"* && "$out" == *"compared 33 tensors"* ]]; then ok; else fail "compare fq int: $out"; fi
+# A device-style dump: the integer dump's tensors as raw NHWC .bin files with top-level
+# scale/zero_point, and one tensor the other side lacks: equal to the integer dump, integers
+# included.
+/usr/bin/python3 - "$C" <<'PY'
+import json, os, sys
+import numpy as np
+c = sys.argv[1]
+os.makedirs(f"{c}/dev", exist_ok=True)
+m = json.load(open(f"{c}/int/manifest.json"))
+out = []
+for t in m["tensors"]:
+    q = t.get("quant")
+    if not q or len(t["shape"]) != 5:
+        continue
+    a = np.load(f"{c}/int/{t['file']}")
+    a.transpose(0, 1, 3, 4, 2).tofile(f"{c}/dev/{t['file'][:-4]}.bin")
+    n, b, ch, h, w = a.shape
+    out.append({"name": t["name"], "file": t["file"][:-4] + ".bin", "dtype": str(a.dtype),
+                "shape": [b, h, w, ch], "layout": "NHWC", "scale": q["scale"][0], "zero_point": q["zero_point"][0]})
+np.save(f"{c}/dev/extra.npy", np.zeros((20, 3), np.float32))
+out.append({"name": "device_only", "file": "extra.npy", "dtype": "float32", "shape": [20, 3]})
+json.dump({"tensors": out, "samples": m["samples"]}, open(f"{c}/dev/manifest.json", "w"))
+PY
+out=$("$QDIFF" compare "$C/int" "$C/dev" --json "$C/int_dev.json")
+if [[ $? -eq 0 && "$out" == *"only in $C/dev (1): device_only"* ]] && /usr/bin/python3 -c "
+import json, sys
+d = json.load(open('$C/int_dev.json'))
+ok = len(d['tensors']) >= 10 and all(t['metrics']['integer_exact_match'] == 1 and t['metrics']['sqnr_db'] == 'inf' and t['b']['layout'] == 'NHWC' for t in d['tensors'])
+sys.exit(0 if ok and d['only_in_b'] == ['device_only'] else 1)"; then ok; else fail "compare int vs NHWC device dump: $out"; fi
+# Bad dumps: one line naming the file and the tensor, exit code 2.
+/usr/bin/python3 - "$C" <<'PY'
+import json, os, shutil, sys
+import numpy as np
+c = sys.argv[1]
+m = json.load(open(f"{c}/float/manifest.json"))
+def bad(name, edit, samples=None):
+    d = f"{c}/bad_{name}"
+    shutil.copytree(f"{c}/float", d)
+    mm = json.loads(json.dumps(m))
+    edit(mm, d)
+    json.dump(mm, open(f"{d}/manifest.json", "w"))
+logits = lambda mm: [t for t in mm["tensors"] if t["name"] == "logits"][0]
+bad("shape", lambda mm, d: logits(mm).update(shape=[20, 1, 11]))
+bad("dtype", lambda mm, d: logits(mm).update(dtype="int4"))
+bad("file", lambda mm, d: os.remove(f"{d}/logits.npy"))
+bad("samples", lambda mm, d: mm.update(samples=mm["samples"][:19]))
+bad("scale", lambda mm, d: logits(mm).update(dtype="float32", scale=[0.1, 0.2], axis=1))
+os.makedirs(f"{c}/two", exist_ok=True)
+np.save(f"{c}/two/logits.npy", np.zeros((2, 1, 10), np.float32))
+json.dump({"tensors": [{"name": "logits", "file": "logits.npy"}]}, open(f"{c}/two/manifest.json", "w"))
+os.makedirs(f"{c}/wide", exist_ok=True)
+np.save(f"{c}/wide/logits.npy", np.zeros((20, 1, 11), np.float32))
+json.dump({"tensors": [{"name": "logits", "file": "logits.npy"}]}, open(f"{c}/wide/manifest.json", "w"))
+PY
+expect_error cmp_missing "$TMP/nope/manifest.json" "$QDIFF" compare "$C/float" "$TMP/nope"
+expect_error cmp_shape "logits.npy: shape [20,1,10] in the .npy header" "$QDIFF" compare "$C/float" "$C/bad_shape"
+expect_error cmp_dtype "unknown dtype 'int4'" "$QDIFF" compare "$C/float" "$C/bad_dtype"
+expect_error cmp_file "logits.npy: cannot open (tensor 'logits')" "$QDIFF" compare "$C/float" "$C/bad_file"
+expect_error cmp_samples "20 samples, the manifest lists 19" "$QDIFF" compare "$C/float" "$C/bad_samples"
+expect_error cmp_scale "2 scales/zero points for 10 channels" "$QDIFF" compare "$C/float" "$C/bad_scale"
+expect_error cmp_count "holds 2: compare needs the same samples" "$QDIFF" compare "$C/float" "$C/two"
+expect_error cmp_shapes "tensor 'logits': shape [1,10]" "$QDIFF" compare "$C/float" "$C/wide"
+expect_error cmp_tensor "no tensor named 'nope'" "$QDIFF" compare "$C/float" "$C/fq" --tensor nope
 
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

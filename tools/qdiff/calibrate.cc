@@ -45,8 +45,10 @@ Status run_calibrate(const CalibrateOptions& o) {
     co.scheme.units = quant::UnitGrowth::kReluClip;
   else if (o.units == "epilogue")
     co.scheme.units = quant::UnitGrowth::kEpilogue;
+  else if (o.units == "conv-fix")
+    co.scheme.units = quant::UnitGrowth::kConvFix;
   else if (!o.units.empty())
-    return invalid_argument("--units " + o.units + ": expected relu-clip or epilogue");
+    return invalid_argument("--units " + o.units + ": expected relu-clip, epilogue or conv-fix");
   QDIFF_ASSIGN_OR_RETURN(co.observer.method, calib::parse_method(o.method));
   co.observer.percentile = o.percentile;
   co.observer.averaging = o.averaging;
@@ -140,7 +142,8 @@ void add_calibrate_command(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--float", o->float_nodes, "Nodes to keep in float")->delimiter(',');
   cmd->add_option("--units", o->units,
                   "Quantized units: relu-clip (a Conv/Gemm/MatMul takes a following Relu/Clip) or "
-                  "epilogue (it grows through BatchNorm and activations); default: the target's");
+                  "epilogue (it grows through BatchNorm and activations) or conv-fix (Relu, Clip, "
+                  "LeakyRelu: the Vitis DPU); default: the target's");
   cmd->add_option("--quantize", o->quantize,
                   "What the plan quantizes: all, weights (and biases) only, or activations only")
       ->default_val("all");

@@ -84,7 +84,8 @@ Status run_run(const RunCommandOptions& o) {
     QDIFF_ASSIGN_OR_RETURN(world, quant::FakeQuantWorld::create(model.graph, side.plan));
   } else if (o.mode == "int") {
     QDIFF_ASSIGN_OR_RETURN(targets::TargetProfile profile, targets::load_profile(o.target));
-    QDIFF_ASSIGN_OR_RETURN(int_world, intworld::IntWorld::create(model.graph, side.plan, profile));
+    QDIFF_ASSIGN_OR_RETURN(int_world, intworld::IntWorld::create(model.graph, side.plan, profile,
+                                                                 {o.threads, !o.reference}));
   }
   const ir::Graph& g = world ? world->graph() : model.graph;
   QDIFF_ASSIGN_OR_RETURN(

@@ -1,0 +1,258 @@
+#include "analysis/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+namespace qdiff::analysis {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// Validates a grid against the per-sample shape; sets the channel stride and count.
+Status check_grid(const QuantGrid& g, const Shape& shape, const char* what, int64_t* inner,
+                  int64_t* channels) {
+  const std::string name(what);
+  if (g.scales.empty()) return invalid_argument(name + ": no scale");
+  if (g.zero_points.size() != g.scales.size())
+    return invalid_argument(name + ": " + std::to_string(g.zero_points.size()) +
+                            " zero points for " + std::to_string(g.scales.size()) + " scales");
+  for (float s : g.scales)
+    if (!(s > 0) || !std::isfinite(s))
+      return invalid_argument(name + ": scale " + std::to_string(s) + " is not positive finite");
+  *inner = 1;
+  *channels = 1;
+  if (!g.per_channel()) {
+    if (g.scales.size() != 1)
+      return invalid_argument(name + ": " + std::to_string(g.scales.size()) +
+                              " scales need a channel axis");
+    return Status();
+  }
+  if (g.axis >= static_cast<int64_t>(shape.size()))
+    return invalid_argument(name + ": axis " + std::to_string(g.axis) + " out of range for shape " +
+                            shape_to_string(shape));
+  const int64_t c = shape[static_cast<size_t>(g.axis)];
+  if (static_cast<int64_t>(g.scales.size()) != c)
+    return invalid_argument(name + ": " + std::to_string(g.scales.size()) + " scales for " +
+                            std::to_string(c) + " channels along axis " + std::to_string(g.axis) +
+                            " of shape " + shape_to_string(shape));
+  for (size_t d = static_cast<size_t>(g.axis) + 1; d < shape.size(); ++d) *inner *= shape[d];
+  *channels = c;
+  return Status();
+}
+
+int64_t channel_of(int64_t i, int64_t inner, int64_t channels) {
+  return channels == 1 ? 0 : (i / inner) % channels;
+}
+
+}  // namespace
+
+int64_t argmax_row(std::span<const float> row) {
+  int64_t best = -1;
+  for (size_t i = 0; i < row.size(); ++i) {
+    if (std::isnan(row[i])) continue;
+    if (best < 0 || row[i] > row[static_cast<size_t>(best)]) best = static_cast<int64_t>(i);
+  }
+  return best;
+}
+
+Result<MetricsAccumulator> MetricsAccumulator::create(MetricsConfig config) {
+  auto numel = shape_numel(config.shape);
+  if (!numel) return invalid_argument("bad shape " + shape_to_string(config.shape));
+  MetricsAccumulator a(std::move(config));
+  a.numel_ = *numel;
+  const MetricsConfig& c = a.config_;
+  if (!c.shape.empty()) a.last_dim_ = c.shape.back();
+  if (c.lsb) {
+    QDIFF_RETURN_IF_ERROR(check_grid(*c.lsb, c.shape, "LSB grid", &a.lsb_inner_, &a.lsb_channels_));
+    for (float s : c.lsb->scales) a.inv_lsb_.push_back(1.0 / static_cast<double>(s));
+  }
+  if (c.test_grid) {
+    QDIFF_RETURN_IF_ERROR(
+        check_grid(*c.test_grid, c.shape, "test grid", &a.grid_inner_, &a.grid_channels_));
+    if (!c.test_grid->has_range || c.test_grid->qmin > c.test_grid->qmax)
+      return invalid_argument("test grid: no integer range [qmin, qmax]");
+  }
+  return a;
+}
+
+void MetricsAccumulator::add(SampleView ref, SampleView test) {
+  const auto n = static_cast<size_t>(numel_);
+  QDIFF_ASSERT(ref.values.size() == n && test.values.size() == n, "sample size mismatch");
+  QDIFF_ASSERT(!config_.integers || (ref.integers.size() == n && test.integers.size() == n),
+               "integers missing");
+  QDIFF_ASSERT(test.integers.empty() || test.integers.size() == n, "test integers size mismatch");
+  ++samples_;
+  const float* x = ref.values.data();
+  const float* y = test.values.data();
+  for (size_t i = 0; i < n; ++i) {
+    const bool xf = std::isfinite(x[i]);
+    const bool yf = std::isfinite(y[i]);
+    if (!xf) ++(std::isnan(x[i]) ? ref_nan_ : ref_inf_);
+    if (!yf) ++(std::isnan(y[i]) ? test_nan_ : test_inf_);
+    if (!xf || !yf) continue;
+    const double xd = x[i];
+    const double yd = y[i];
+    const double e = xd - yd;
+    ++compared_;
+    sum_xx_ += xd * xd;
+    sum_yy_ += yd * yd;
+    sum_xy_ += xd * yd;
+    sum_ee_ += e * e;
+    const double ae = std::fabs(e);
+    max_abs_ = std::max(max_abs_, ae);
+    exact_ += xd == yd;
+    if (config_.lsb) {
+      const auto c =
+          static_cast<size_t>(channel_of(static_cast<int64_t>(i), lsb_inner_, lsb_channels_));
+      max_lsb_ = std::max(max_lsb_, ae * inv_lsb_[c]);
+    }
+  }
+  if (config_.test_grid) {
+    const QuantGrid& g = *config_.test_grid;
+    for (size_t i = 0; i < n; ++i) {
+      int64_t q;
+      if (!test.integers.empty()) {
+        q = test.integers[i];
+      } else {
+        if (!std::isfinite(y[i])) continue;
+        const auto c =
+            static_cast<size_t>(channel_of(static_cast<int64_t>(i), grid_inner_, grid_channels_));
+        const double steps = std::nearbyint(static_cast<double>(y[i]) / g.scales[c]);
+        q = static_cast<int64_t>(std::clamp(steps, -9.0e15, 9.0e15)) + g.zero_points[c];
+      }
+      ++test_finite_;
+      saturated_ += q <= g.qmin || q >= g.qmax;
+    }
+  }
+  if (config_.integers) {
+    int_count_ += numel_;
+    for (size_t i = 0; i < n; ++i) int_equal_ += ref.integers[i] == test.integers[i];
+  }
+  if (config_.top1 && last_dim_ > 0) {
+    const auto len = static_cast<size_t>(last_dim_);
+    for (size_t r = 0; r + len <= n; r += len) {
+      const int64_t a = argmax_row(ref.values.subspan(r, len));
+      const int64_t b = argmax_row(test.values.subspan(r, len));
+      ++rows_;
+      rows_agree_ += a >= 0 && a == b;
+    }
+  }
+}
+
+void MetricsAccumulator::merge(const MetricsAccumulator& later) {
+  QDIFF_ASSERT(config_.shape == later.config_.shape && config_.lsb == later.config_.lsb &&
+                   config_.test_grid == later.config_.test_grid &&
+                   config_.top1 == later.config_.top1 && config_.integers == later.config_.integers,
+               "merging accumulators of different configs");
+  samples_ += later.samples_;
+  compared_ += later.compared_;
+  exact_ += later.exact_;
+  ref_nan_ += later.ref_nan_;
+  ref_inf_ += later.ref_inf_;
+  test_nan_ += later.test_nan_;
+  test_inf_ += later.test_inf_;
+  sum_xx_ += later.sum_xx_;
+  sum_yy_ += later.sum_yy_;
+  sum_xy_ += later.sum_xy_;
+  sum_ee_ += later.sum_ee_;
+  max_abs_ = std::max(max_abs_, later.max_abs_);
+  max_lsb_ = std::max(max_lsb_, later.max_lsb_);
+  saturated_ += later.saturated_;
+  test_finite_ += later.test_finite_;
+  int_equal_ += later.int_equal_;
+  int_count_ += later.int_count_;
+  rows_ += later.rows_;
+  rows_agree_ += later.rows_agree_;
+}
+
+TensorMetrics MetricsAccumulator::result() const {
+  TensorMetrics m;
+  m.samples = samples_;
+  m.elements = samples_ * numel_;
+  m.compared = compared_;
+  m.ref_nan = ref_nan_;
+  m.ref_inf = ref_inf_;
+  m.test_nan = test_nan_;
+  m.test_inf = test_inf_;
+  m.ref_norm = std::sqrt(sum_xx_);
+  m.error_norm = std::sqrt(sum_ee_);
+  if (compared_ > 0) {
+    const double nx = std::sqrt(sum_xx_);
+    const double ny = std::sqrt(sum_yy_);
+    if (sum_ee_ == 0)
+      m.cosine = 1.0;  // identical: exactly 1, whatever the rounding of the norms
+    else if (nx == 0 || ny == 0)
+      m.cosine = nx == ny ? 1.0 : 0.0;
+    else
+      m.cosine = std::clamp(sum_xy_ / (nx * ny), -1.0, 1.0);
+    if (sum_ee_ == 0)
+      m.sqnr_db = kInf;
+    else if (sum_xx_ == 0)
+      m.sqnr_db = -kInf;
+    else
+      m.sqnr_db = 10.0 * std::log10(sum_xx_ / sum_ee_);
+    m.mse = sum_ee_ / static_cast<double>(compared_);
+    m.max_abs_error = max_abs_;
+    m.exact_match = static_cast<double>(exact_) / static_cast<double>(compared_);
+    if (config_.lsb) m.max_error_lsb = max_lsb_;
+  } else if (config_.lsb) {
+    m.max_error_lsb = kNaN;
+  }
+  if (config_.test_grid) {
+    m.saturated = saturated_;
+    m.saturation =
+        test_finite_ ? static_cast<double>(saturated_) / static_cast<double>(test_finite_) : kNaN;
+  }
+  if (config_.integers)
+    m.integer_exact_match =
+        int_count_ ? static_cast<double>(int_equal_) / static_cast<double>(int_count_) : kNaN;
+  if (config_.top1) m.top1 = Top1{rows_, rows_agree_};
+  return m;
+}
+
+nlohmann::ordered_json json_number(double v) {
+  if (std::isnan(v)) return nullptr;
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  return v;
+}
+
+nlohmann::ordered_json to_json(const TensorMetrics& m) {
+  nlohmann::ordered_json j;
+  j["samples"] = m.samples;
+  j["elements"] = m.elements;
+  j["compared"] = m.compared;
+  j["cosine"] = json_number(m.cosine);
+  j["sqnr_db"] = json_number(m.sqnr_db);
+  j["mse"] = json_number(m.mse);
+  j["max_abs_error"] = json_number(m.max_abs_error);
+  j["max_error_lsb"] = m.max_error_lsb ? json_number(*m.max_error_lsb) : nullptr;
+  j["exact_match"] = json_number(m.exact_match);
+  j["integer_exact_match"] = m.integer_exact_match ? json_number(*m.integer_exact_match) : nullptr;
+  if (m.saturation) {
+    j["saturation"] = json_number(*m.saturation);
+    j["saturated"] = *m.saturated;
+  } else {
+    j["saturation"] = nullptr;
+    j["saturated"] = nullptr;
+  }
+  if (m.top1) {
+    j["top1"] = {{"rows", m.top1->rows},
+                 {"agree", m.top1->agree},
+                 {"agreement", m.top1->rows ? json_number(static_cast<double>(m.top1->agree) /
+                                                          static_cast<double>(m.top1->rows))
+                                            : nullptr}};
+  } else {
+    j["top1"] = nullptr;
+  }
+  j["ref_norm"] = json_number(m.ref_norm);
+  j["error_norm"] = json_number(m.error_norm);
+  j["nonfinite"] = {{"ref_nan", m.ref_nan},
+                    {"ref_inf", m.ref_inf},
+                    {"test_nan", m.test_nan},
+                    {"test_inf", m.test_inf}};
+  return j;
+}
+
+}  // namespace qdiff::analysis
