@@ -21,7 +21,8 @@ build-asan:
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
 # Runs qdiff on the bundled demo model: inspect it, run the 300 test samples (top-1, every
-# tensor dumped), calibrate an int8 plan, run the fake-quant world and export the plan as QDQ.
+# tensor dumped), calibrate an int8 plan, run the fake-quant and integer (ort-cpu) worlds,
+# compare them tensor by tensor and export the plan as QDQ.
 demo: deps build
 	$(QDIFF) inspect models/demo/demo_bn.onnx
 	$(QDIFF) run models/demo/demo_bn.onnx --input models/demo/samples.npy \
@@ -30,9 +31,12 @@ demo: deps build
 	  -o $(DEMO_OUT)/plan.json
 	$(QDIFF) run models/demo/demo_folded.onnx --mode fakequant --plan $(DEMO_OUT)/plan.json \
 	  --input models/demo/samples.npy --labels models/demo/labels.npy --dump $(DEMO_OUT)/fakequant
+	$(QDIFF) run models/demo/demo_folded.onnx --mode int --target ort-cpu --plan $(DEMO_OUT)/plan.json \
+	  --input models/demo/samples.npy --labels models/demo/labels.npy --dump $(DEMO_OUT)/int
+	$(QDIFF) compare $(DEMO_OUT)/fakequant $(DEMO_OUT)/int
 	$(QDIFF) export models/demo/demo_folded.onnx --plan $(DEMO_OUT)/plan.json \
 	  -o $(DEMO_OUT)/demo_qdq.onnx --encodings-out $(DEMO_OUT)/demo.encodings
-	@echo "demo: results in $(DEMO_OUT)/ (float/ and fakequant/ dumps, plan.json, demo_qdq.onnx)"
+	@echo "demo: results in $(DEMO_OUT)/ (float/, fakequant/ and int/ dumps, plan.json, demo_qdq.onnx)"
 
 # Every test: unit tests and ONNX conformance under ASan/UBSan, then the conformance run and
 # the ONNX Runtime oracle on an optimized build.

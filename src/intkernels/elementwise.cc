@@ -117,7 +117,9 @@ std::optional<Tensor> qlinear_add_float_fast(bool sub, const Tensor& a, const Qu
       static_cast<float>(zc) - (ra * static_cast<float>(za) + rb * static_cast<float>(zb));
   const int32_t lo = relu ? std::max(c_params.qmin(), zc) : c_params.qmin();
   const int32_t hi = c_params.qmax();
-  Tensor c = Tensor::zeros(c_dtype, a.shape());
+  Result<Tensor> made = Tensor::create_for_overwrite(c_dtype, a.shape());
+  if (!made.ok()) return std::nullopt;  // the element loop reports it
+  Tensor c = std::move(*made);
   auto run = [&](auto ta, auto tb, auto tc) {
     using TA = decltype(ta);
     using TB = decltype(tb);

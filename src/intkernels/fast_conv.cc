@@ -38,13 +38,13 @@ struct Int8Conv::Impl {
   std::vector<int64_t> x_shape, y_shape;
   DType x_dtype = DType::kUInt8;
   dnnl::stream stream;
-  dnnl::convolution_forward prim;
   memory::desc nhwc_src, nchw_src, dst_md;
   dnnl::reorder to_nhwc;  // plain NCHW input -> NHWC
   memory src_nhwc;        // buffer for the reordered input
-  memory weights;
+  dnnl::convolution_forward prim;
+  memory weights, scratch;
   memory zero_point;
-  memory scratch;
+  std::vector<int32_t> offset;
 };
 
 Int8Conv::Int8Conv(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -52,6 +52,9 @@ Int8Conv::~Int8Conv() = default;
 
 const std::vector<int64_t>& Int8Conv::out_shape() const {
   return impl_->y_shape;
+}
+const std::vector<int32_t>& Int8Conv::channel_offset() const {
+  return impl_->offset;
 }
 
 std::unique_ptr<Int8Conv> Int8Conv::create(const std::vector<int64_t>& x_shape, DType x_dtype,
@@ -91,6 +94,11 @@ std::unique_ptr<Int8Conv> Int8Conv::create(const std::vector<int64_t>& x_shape, 
   const int64_t taps = cg * kh * kw;
   if (taps > (int64_t{1} << 24) || taps * x_span * 128 + bias_max >= (int64_t{1} << 31))
     return nullptr;
+  // Without padding the zero point can be folded out: raw sums of x * w (|.| <= taps * 255 *
+  // 128 or taps * 128 * 128) plus a per-channel -z_x * sum(w) that joins the bias.
+  const bool fold = z_x != 0 && pt == 0 && pl == 0 && pb == 0 && pr == 0 &&
+                    taps * (u8 ? 255 : 128) * 128 < (int64_t{1} << 31) &&
+                    taps * std::abs(int64_t{z_x}) * 128 + bias_max < (int64_t{1} << 31);
 
   auto impl = std::make_unique<Impl>();
   impl->x_shape = x_shape;
@@ -98,40 +106,48 @@ std::unique_ptr<Int8Conv> Int8Conv::create(const std::vector<int64_t>& x_shape, 
   impl->x_dtype = x_dtype;
   try {
     dnnl::engine& eng = engine();
+    impl->stream = dnnl::stream(eng);
     const memory::data_type src_dt = u8 ? memory::data_type::u8 : memory::data_type::s8;
-    const memory::dims src_dims = {n, c, h, wd}, dst_dims = {n, m, oh, ow};
+    const memory::dims src_dims = {n, c, h, wd};
     const memory::dims w_dims =
         g == 1 ? memory::dims{m, c, kh, kw} : memory::dims{g, m / g, cg, kh, kw};
     impl->nhwc_src = memory::desc(src_dims, src_dt, Tag::nhwc);
     impl->nchw_src = memory::desc(src_dims, src_dt, Tag::nchw);
-    impl->dst_md = memory::desc(dst_dims, memory::data_type::s32, Tag::nhwc);
     const memory::desc user_w(w_dims, memory::data_type::s8, g == 1 ? Tag::oihw : Tag::goihw);
     const memory::desc any_w(w_dims, memory::data_type::s8, Tag::any);
+    memory user_w_mem(user_w, eng, static_cast<void*>(const_cast<std::byte*>(w.raw())));
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (z_x != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    if (z_x != 0 && !fold) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
+    impl->dst_md = memory::desc({n, m, oh, ow}, memory::data_type::s32, Tag::nhwc);
     const dnnl::convolution_forward::desc d(
         dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, impl->nhwc_src,
         any_w, impl->dst_md, {sh, sw}, {dh - 1, dw - 1}, {pt, pl}, {pb, pr});
     const dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
-    // oneDNN's reference implementation would be exact too, but far slower than ours is useful
-    // for; any jit implementation on a VNNI CPU is exact.
+    // oneDNN's reference implementation would be exact too, but slow; any jit implementation on
+    // a VNNI CPU is exact.
     const char* impl_name = pd.impl_info_str();
     if (impl_name == nullptr || std::strstr(impl_name, "ref") != nullptr) return nullptr;
     impl->prim = dnnl::convolution_forward(pd);
-    impl->stream = dnnl::stream(eng);
     // Weights reordered once into the primitive's layout.
-    memory user_w_mem(user_w, eng, static_cast<void*>(const_cast<std::byte*>(w.raw())));
     impl->weights = memory(pd.weights_desc(), eng);
     dnnl::reorder(user_w_mem, impl->weights).execute(impl->stream, user_w_mem, impl->weights);
-    if (z_x != 0) {
+    impl->scratch = memory(pd.scratchpad_desc(), eng);
+    if (fold) {
+      const int8_t* wv = reinterpret_cast<const int8_t*>(w.raw());
+      impl->offset.resize(static_cast<size_t>(m));
+      for (int64_t o = 0; o < m; ++o) {
+        int64_t sum = 0;
+        for (int64_t t = 0; t < taps; ++t) sum += wv[o * taps + t];
+        impl->offset[static_cast<size_t>(o)] = static_cast<int32_t>(-int64_t{z_x} * sum);
+      }
+    } else if (z_x != 0) {
       impl->zero_point = memory({{1}, memory::data_type::s32, Tag::x}, eng);
       *static_cast<int32_t*>(impl->zero_point.get_data_handle()) = z_x;
     }
     impl->to_nhwc =
         dnnl::reorder(dnnl::reorder::primitive_desc(eng, impl->nchw_src, eng, impl->nhwc_src));
     impl->src_nhwc = memory(impl->nhwc_src, eng);
-    impl->scratch = memory(pd.scratchpad_desc(), eng);
     impl->stream.wait();
   } catch (const dnnl::error&) {
     return nullptr;  // oneDNN has no implementation for this case: the reference kernel runs
@@ -139,11 +155,9 @@ std::unique_ptr<Int8Conv> Int8Conv::create(const std::vector<int64_t>& x_shape, 
   return std::unique_ptr<Int8Conv>(new Int8Conv(std::move(impl)));
 }
 
-Status Int8Conv::run(const Tensor& x, std::vector<int32_t>* acc) {
+Status Int8Conv::run(const Tensor& x, int32_t* acc) {
   Impl& im = *impl_;
   QDIFF_ASSERT(x.dtype() == im.x_dtype && x.shape() == im.x_shape, "Int8Conv: input mismatch");
-  const int64_t count = im.y_shape[0] * im.y_shape[1] * im.y_shape[2] * im.y_shape[3];
-  acc->resize(static_cast<size_t>(count));
   dnnl::engine& eng = engine();
   try {
     memory src;
@@ -154,7 +168,7 @@ Status Int8Conv::run(const Tensor& x, std::vector<int32_t>* acc) {
       im.to_nhwc.execute(im.stream, plain, im.src_nhwc);
       src = im.src_nhwc;
     }
-    memory dst(im.dst_md, eng, acc->data());
+    memory dst(im.dst_md, eng, acc);
     std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
                                             {DNNL_ARG_WEIGHTS, im.weights},
                                             {DNNL_ARG_DST, dst},

@@ -43,9 +43,15 @@ class Int8Conv {
 
   // Output shape NCHW [N, M, OH, OW].
   const std::vector<int64_t>& out_shape() const;
+  // Per output channel, what the caller adds to run()'s accumulators (with the bias): empty, or
+  // -z_x * sum(w[m]) when the zero point is folded out of an unpadded convolution (oneDNN then
+  // runs its faster kernels without zero points; every tap is a real input, so the correction
+  // is exact). create() checks that raw sums, bias and correction all fit int32.
+  const std::vector<int32_t>& channel_offset() const;
   // x: the input (plain NCHW or stored NHWC), of the shape and dtype given to create().
-  // Writes the accumulators (without bias) in NHWC order into `acc` (resized).
-  Status run(const Tensor& x, std::vector<int32_t>* acc);
+  // Writes the accumulators (without bias) in NHWC order into `acc`, which holds at least
+  // out_shape()'s element count.
+  Status run(const Tensor& x, int32_t* acc);
 
   struct Impl;
 

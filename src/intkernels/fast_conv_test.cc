@@ -42,6 +42,8 @@ TEST(FastConv, AccumulatorsEqualReference) {
       {1, 12, 11, 10, 18, 3, 3, 1, 2, 2, false},  // grouped, dilated
       {1, 64, 14, 14, 64, 3, 1, 1, 1, 1, true},   // dense 3x3
       {1, 8, 5, 5, 5, 5, 1, 1, 1, 3, true},       // pad larger than half the kernel
+      {1, 8, 37, 41, 96, 1, 1, 1, 1, 0, true},    // pointwise, zero point folded out
+      {2, 5, 30, 30, 130, 1, 1, 1, 1, 0, false},  // the same, int8, batch 2
   };
   std::mt19937 rng(7);
   AccumulatorModel model;
@@ -65,9 +67,10 @@ TEST(FastConv, AccumulatorsEqualReference) {
       ASSERT_TRUE(ref.ok()) << ref.status().message();
       const std::vector<int64_t> want = ref->to_i64_vector();  // NCHW
       for (bool nhwc_input : {false, true}) {
-        std::vector<int32_t> acc;
+        const Shape& os = fast->out_shape();
+        std::vector<int32_t> acc(static_cast<size_t>(os[0] * os[1] * os[2] * os[3]));
         const Tensor in = nhwc_input ? x.to_layout(Layout::kNhwc) : x;
-        ASSERT_TRUE(fast->run(in, &acc).ok());
+        ASSERT_TRUE(fast->run(in, acc.data()).ok());
         const Shape& ys = fast->out_shape();
         ASSERT_EQ(ys, ref->shape());
         int64_t bad = 0;
@@ -76,7 +79,10 @@ TEST(FastConv, AccumulatorsEqualReference) {
             for (int64_t i = 0; i < ys[2] * ys[3]; ++i) {
               const int64_t nchw = (b * ys[1] + oc) * ys[2] * ys[3] + i;
               const int64_t nhwc = (b * ys[2] * ys[3] + i) * ys[1] + oc;
-              bad += acc[static_cast<size_t>(nhwc)] != want[static_cast<size_t>(nchw)];
+              const std::vector<int32_t>& off = fast->channel_offset();
+              const int64_t got = int64_t{acc[static_cast<size_t>(nhwc)]} +
+                                  (off.empty() ? 0 : off[static_cast<size_t>(oc)]);
+              bad += got != want[static_cast<size_t>(nchw)];
             }
         EXPECT_EQ(bad, 0) << "c=" << k.c << " m=" << k.m << " group=" << k.group << " z_x=" << z_x
                           << " nhwc=" << nhwc_input;

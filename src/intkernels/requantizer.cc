@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <string>
 #include <type_traits>
 
@@ -235,14 +236,33 @@ namespace {
 #pragma GCC diagnostic push
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* operands of masked forms).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// Stores 16 int32 (already in T's range) as T: narrowed in a register and stored whole, or
+// through the mask for a partial vector (a narrowing store to memory is much slower).
+template <typename T>
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline void store_narrow(T* o, __m512i q,
+                                                                              bool full,
+                                                                              __mmask16 m) {
+  if constexpr (sizeof(T) == 1) {
+    const __m128i b = std::is_signed_v<T> ? _mm512_cvtsepi32_epi8(q) : _mm512_cvtusepi32_epi8(q);
+    if (full)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o), b);
+    else
+      _mm_mask_storeu_epi8(o, m, b);
+  } else {
+    const __m256i w = std::is_signed_v<T> ? _mm512_cvtsepi32_epi16(q) : _mm512_cvtusepi32_epi16(q);
+    if (full)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), w);
+    else
+      _mm256_mask_storeu_epi16(o, m, w);
+  }
+}
+
 // One channels-last row block of the vector path below, 16 channels at a time with AVX-512 (the
 // same operations: f32 multiply, clamp, cvtps2dq rounding half to even, + z; masked tail).
 template <typename T>
-__attribute__((target("avx512f,avx512bw"))) void requant_row_avx512(const int32_t* a,
-                                                                    const int32_t* bias,
-                                                                    const float* scale,
-                                                                    int64_t channels, float fmin,
-                                                                    float fmax, int32_t z, T* o) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void requant_row_avx512(
+    const int32_t* a, const int32_t* bias, const float* scale, int64_t channels, float fmin,
+    float fmax, int32_t z, T* o) {
   const __m512 vmin = _mm512_set1_ps(fmin), vmax = _mm512_set1_ps(fmax);
   const __m512i vz = _mm512_set1_epi32(z);
   for (int64_t c = 0; c < channels; c += 16) {
@@ -253,14 +273,7 @@ __attribute__((target("avx512f,avx512bw"))) void requant_row_avx512(const int32_
     __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(s), _mm512_maskz_loadu_ps(m, scale + c));
     v = _mm512_min_ps(_mm512_max_ps(v, vmin), vmax);
     const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), vz);
-    if constexpr (std::is_same_v<T, uint8_t>)
-      _mm512_mask_cvtusepi32_storeu_epi8(o + c, m, q);
-    else if constexpr (std::is_same_v<T, int8_t>)
-      _mm512_mask_cvtsepi32_storeu_epi8(o + c, m, q);
-    else if constexpr (std::is_same_v<T, uint16_t>)
-      _mm512_mask_cvtusepi32_storeu_epi16(o + c, m, q);
-    else
-      _mm512_mask_cvtsepi32_storeu_epi16(o + c, m, q);
+    store_narrow(o + c, q, left >= 16, m);
   }
 }
 #pragma GCC diagnostic pop
@@ -297,12 +310,27 @@ void Requantizer::apply_channels_last(const int32_t* acc, const int32_t* bias, i
   }
   const float fmin = static_cast<float>(lo_ - z_y_), fmax = static_cast<float>(hi_ - z_y_);
 #if defined(__x86_64__)
-  static const bool avx512 =
-      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  static const bool avx512 = __builtin_cpu_supports("avx512f") &&
+                             __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl");
   if (avx512) {
+    // k = 16 / gcd(C, 16) pixels hold k * C values, a whole number of vectors: with scale and
+    // bias repeated k times the rows run as groups of k pixels without masks or partial vectors.
+    const int64_t k = 16 / std::gcd(channels, int64_t{16});
+    const int64_t span = k * channels;
+    std::vector<float> scale_k(static_cast<size_t>(span));
+    std::vector<int32_t> bias_k(static_cast<size_t>(span));
+    for (int64_t i = 0; i < span; ++i) {
+      scale_k[static_cast<size_t>(i)] = scale[static_cast<size_t>(i % channels)];
+      bias_k[static_cast<size_t>(i)] = bias[i % channels];
+    }
+    const int64_t groups = pixels / k;
     // Elementwise: the same results with any number of threads.
-#pragma omp parallel for schedule(static) if (pixels * channels >= (1 << 16))
-    for (int64_t p = 0; p < pixels; ++p)
+#pragma omp parallel for schedule(static) if (groups * span >= (1 << 18))
+    for (int64_t g = 0; g < groups; ++g)
+      requant_row_avx512(acc + g * span, bias_k.data(), scale_k.data(), span, fmin, fmax, z_y_,
+                         out + g * span);
+    for (int64_t p = groups * k; p < pixels; ++p)
       requant_row_avx512(acc + p * channels, bias, scale.data(), channels, fmin, fmax, z_y_,
                          out + p * channels);
     return;

@@ -16,6 +16,7 @@
 #include "intkernels/fast_pool.h"
 #include "intkernels/linear.h"
 #include "intkernels/pool.h"
+#include "intkernels/quantize.h"
 #include "intkernels/requantizer.h"
 #include "kernels/fast/dnnl_common.h"
 #include "kernels/kernel.h"
@@ -168,25 +169,6 @@ Result<Tensor> dequantize_tensor(const Tensor& q_in, const QuantParams& p) {
   return out;
 }
 
-namespace {
-
-// quantize() with half-to-even rounding for one scale, in a form the compiler vectorizes:
-// rhe(clamp(x / s, lo, hi)) + zp with lo = qmin - zp, hi = qmax - zp (|v| <= 2^16, so
-// (v + 1.5 * 2^23) - 1.5 * 2^23 is rhe(v) exactly in float32); NaN -> zp, as round_to_grid.
-template <typename T>
-void quantize_rhe(const float* src, int64_t n, float scale, int32_t zp, float lo, float hi,
-                  T* dst) {
-  constexpr float kMagic = 12582912.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    float v = src[i] / scale;
-    v = v != v ? 0.0f : v;
-    v = v < lo ? lo : (v > hi ? hi : v);
-    dst[i] = static_cast<T>(static_cast<int32_t>((v + kMagic) - kMagic) + zp);
-  }
-}
-
-}  // namespace
-
 Result<Tensor> quantize_tensor(const Tensor& x_in, const QuantParams& p, RoundingMode mode,
                                bool reciprocal) {
   const Tensor x = x_in.to_plain();
@@ -200,23 +182,22 @@ Result<Tensor> quantize_tensor(const Tensor& x_in, const QuantParams& p, Roundin
   if (!p.per_channel() && mode == RoundingMode::kHalfToEven && !reciprocal && p.bits <= 16) {
     QDIFF_ASSIGN_OR_RETURN(Tensor y,
                            Tensor::create_for_overwrite(intkernels::storage_dtype(p), x.shape()));
-    const float lo = static_cast<float>(qmin - p.zero_points[0]);
-    const float hi = static_cast<float>(qmax - p.zero_points[0]);
     switch (y.dtype()) {
       case DType::kUInt8:
-        quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], lo, hi,
-                     y.mutable_data<uint8_t>());
+        intkernels::quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], qmin, qmax,
+                                 y.mutable_data<uint8_t>());
         break;
       case DType::kInt8:
-        quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], lo, hi, y.mutable_data<int8_t>());
+        intkernels::quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], qmin, qmax,
+                                 y.mutable_data<int8_t>());
         break;
       case DType::kUInt16:
-        quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], lo, hi,
-                     y.mutable_data<uint16_t>());
+        intkernels::quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], qmin, qmax,
+                                 y.mutable_data<uint16_t>());
         break;
       default:
-        quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], lo, hi,
-                     y.mutable_data<int16_t>());
+        intkernels::quantize_rhe(s, x.numel(), p.scales[0], p.zero_points[0], qmin, qmax,
+                                 y.mutable_data<int16_t>());
         break;
     }
     return y;
@@ -264,8 +245,8 @@ struct Step {
   // first input shape seen (`fast_shape`); null when it does not apply (the reference runs).
   std::unique_ptr<intkernels::Int8Conv> fast;
   Shape fast_shape;
-  std::vector<int32_t> bias32;  // st.bias as a vector (empty: no bias)
-  std::vector<int32_t> acc32;   // accumulator buffer, channels-last
+  std::vector<int32_t> bias32;     // st.bias as a vector (empty: no bias)
+  std::vector<int32_t> fast_bias;  // bias32 plus the fast kernel's channel offset
   // kMove MaxPool fast path (oneDNN int8 max pooling, channels-last).
   std::unique_ptr<intkernels::Int8MaxPool> fast_pool;
   // kBinary
@@ -298,6 +279,7 @@ struct IntWorld::Impl {
   std::vector<bool> is_output;
   std::vector<std::unique_ptr<kernels::KernelState>> states;
   IntWorldOptions options;
+  std::vector<int32_t> acc32;  // the fast kernels' accumulators, one buffer shared by all steps
   std::vector<double> step_ms;
   // Per value: every reader takes a channels-last (NHWC) tensor and it is no graph output, so
   // its producer may leave it NHWC (see plan_layouts).
@@ -356,13 +338,6 @@ Tensor transpose_2d(const Tensor& w) {
   return t;
 }
 
-template <typename T>
-void requantize_into(const intkernels::Requantizer& rq, const Step& st, int64_t pixels,
-                     int64_t channels, Tensor* y) {
-  rq.apply_channels_last(st.acc32.data(), st.bias32.empty() ? nullptr : st.bias32.data(), pixels,
-                         channels, reinterpret_cast<T*>(y->raw_mutable()));
-}
-
 }  // namespace
 
 Result<bool> IntWorld::Impl::run_fast_conv(size_t i, std::vector<Tensor>& values) {
@@ -392,26 +367,40 @@ Result<bool> IntWorld::Impl::run_fast_conv(size_t i, std::vector<Tensor>& values
                                                  st.w_params.zero_points, bias_max, st.conv, model)
                   : nullptr;
     st.fast_shape = x.shape();
+    st.fast_bias.clear();
+    if (st.fast && !(st.bias32.empty() && st.fast->channel_offset().empty())) {
+      // Both fit int32 and so does their sum (Int8Conv::create checked the bounds).
+      st.fast_bias.assign(static_cast<size_t>(w.dim(0)), 0);
+      for (size_t c = 0; c < st.fast_bias.size(); ++c)
+        st.fast_bias[c] = (st.bias32.empty() ? 0 : st.bias32[c]) +
+                          (st.fast->channel_offset().empty() ? 0 : st.fast->channel_offset()[c]);
+    }
   }
   if (!st.fast) return false;
-  QDIFF_RETURN_IF_ERROR(st.fast->run(x, &st.acc32));
   const Shape& ys = st.fast->out_shape();
+  const size_t need = static_cast<size_t>(ys[0] * ys[1] * ys[2] * ys[3]);
+  if (acc32.size() < need) acc32.resize(need);
   const DType dt = intkernels::storage_dtype(*qp(st.out));
   QDIFF_ASSIGN_OR_RETURN(Tensor y, gemm ? Tensor::create_for_overwrite(dt, {ys[0], ys[1]})
                                         : Tensor::create_for_overwrite(dt, ys, Layout::kNhwc));
+  QDIFF_RETURN_IF_ERROR(st.fast->run(x, acc32.data()));
+  const int32_t* bias = st.fast_bias.empty() ? nullptr : st.fast_bias.data();
   const int64_t pixels = ys[0] * ys[2] * ys[3];
+  auto requantize = [&](auto* out) {
+    st.rq->apply_channels_last(acc32.data(), bias, pixels, ys[1], out);
+  };
   switch (dt) {
     case DType::kUInt8:
-      requantize_into<uint8_t>(*st.rq, st, pixels, ys[1], &y);
+      requantize(reinterpret_cast<uint8_t*>(y.raw_mutable()));
       break;
     case DType::kInt8:
-      requantize_into<int8_t>(*st.rq, st, pixels, ys[1], &y);
+      requantize(reinterpret_cast<int8_t*>(y.raw_mutable()));
       break;
     case DType::kUInt16:
-      requantize_into<uint16_t>(*st.rq, st, pixels, ys[1], &y);
+      requantize(reinterpret_cast<uint16_t*>(y.raw_mutable()));
       break;
     case DType::kInt16:
-      requantize_into<int16_t>(*st.rq, st, pixels, ys[1], &y);
+      requantize(reinterpret_cast<int16_t*>(y.raw_mutable()));
       break;
     default:
       QDIFF_ASSERT(false, "integer storage dtype expected");
