@@ -249,6 +249,9 @@ struct Step {
   std::vector<int32_t> fast_bias;  // bias32 plus the fast kernel's channel offset
   // kMove MaxPool fast path (oneDNN int8 max pooling, channels-last).
   std::unique_ptr<intkernels::Int8MaxPool> fast_pool;
+  // kFloat: per input, the planned weight or bias as the target holds it (dequantized from its
+  // integers), or undefined (the value itself).
+  std::vector<Tensor> float_consts;
   // kBinary
   intkernels::BinaryOp binop = intkernels::BinaryOp::kAdd;
   bool relu = false;
@@ -303,11 +306,39 @@ struct IntWorld::Impl {
   Result<Tensor> quantize_activation(ir::ValueId id, const Tensor& x) const;
   Status run_step(size_t i, std::vector<Tensor>& values);
   void plan_layouts();
+  Status prepare_float_constants();
   // The fast path of a Conv unit; false (nothing done) when it does not apply.
   Result<bool> run_fast_conv(size_t i, std::vector<Tensor>& values);
   // The same for an integer MaxPool (one output).
   Result<bool> run_fast_maxpool(size_t i, std::vector<Tensor>& values);
 };
+
+// A float step is the target's DQ -> float op -> Q: a weight or bias the plan quantizes enters it
+// as DequantizeLinear of its integers (ORT's DQ of the stored initializer), not as the float
+// original.
+Status IntWorld::Impl::prepare_float_constants() {
+  for (size_t i = 0; i < graph.num_nodes(); ++i) {
+    Step& st = steps[i];
+    if (st.kind != StepKind::kFloat) continue;
+    const ir::Node& node = graph.node(static_cast<ir::NodeId>(i));
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const ir::ValueId v = node.inputs[k];
+      if (v == ir::kNoValue || qp(v)) continue;
+      const TensorPlan* tp = plan.find(graph.value(v).name);
+      if (!tp || (tp->role != Role::kWeight && tp->role != Role::kBias)) continue;
+      std::optional<Tensor> c = runtime::constant_value(graph, v);
+      if (!c || c->dtype() != DType::kFloat32) continue;
+      const std::string where = node.describe() + ": '" + tp->name + "'";
+      Result<Tensor> q = quantize_tensor(*c, tp->params, tp->rounding, tp->reciprocal);
+      if (!q.ok()) return q.status().with_context(where);
+      Result<Tensor> d = dequantize_tensor(*q, tp->params);
+      if (!d.ok()) return d.status().with_context(where);
+      st.float_consts.resize(node.inputs.size());
+      st.float_consts[k] = std::move(*d);
+    }
+  }
+  return Status::ok_status();
+}
 
 void IntWorld::Impl::plan_layouts() {
   nhwc_ok.assign(graph.num_values(), options.fast);
@@ -1085,6 +1116,8 @@ Status IntWorld::Impl::run_step(size_t i, std::vector<Tensor>& values) {
       if (!d.ok()) return ctx(d.status());
       deq[k] = std::move(*d);
       ins[k] = &deq[k];
+    } else if (k < st.float_consts.size() && st.float_consts[k].defined()) {
+      ins[k] = &st.float_consts[k];
     } else {
       ins[k] = &values[v];
     }
@@ -1224,6 +1257,7 @@ Result<std::unique_ptr<IntWorld>> IntWorld::create(const ir::Graph& float_graph,
   impl->options = options;
   impl->options.threads = std::max(1, options.threads);
   QDIFF_RETURN_IF_ERROR(impl->prepare());
+  QDIFF_RETURN_IF_ERROR(impl->prepare_float_constants());
   impl->plan_layouts();
   impl->step_ms.assign(float_graph.num_nodes(), 0.0);
   return std::unique_ptr<IntWorld>(new IntWorld(std::move(impl)));

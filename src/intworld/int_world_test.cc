@@ -481,3 +481,39 @@ TEST(IntWorld, TensorRtEpilogueUnitMatchesTheFormula) {
 
 }  // namespace
 }  // namespace qdiff::intworld
+
+namespace qdiff::intworld {
+namespace {
+
+// A float step (here ConvTranspose, which has no integer kernel: ORT runs DQ -> float op -> Q)
+// reads a planned weight as the target holds it, dequantized from its integers: w = 0.26 at s_w
+// 0.1 is 3 -> 0.3. x = 2 (s_x 0.5, z_x 128 -> 132 -> 2.0); y = 2 * 0.3 = 0.6 at s_y 0.05, z_y 100
+// -> 112. The float original 0.26 would give 0.52 -> 10.4 -> 110.
+TEST(IntWorld, FloatStepReadsPlannedWeightsAsStoredIntegers) {
+  ir::Graph g;
+  GraphBuilder b(g);
+  const ir::ValueId x = b.value("x");
+  g.inputs = {x};
+  const ir::ValueId w = b.value("w", Tensor::from_vector<float>({1, 1, 1, 1}, {0.26f}));
+  const ir::ValueId y = b.value("y");
+  Attributes a;
+  a.set("kernel_shape", std::vector<int64_t>{1, 1});
+  b.node("deconv", ir::OpKind::kConvTranspose, {x, w}, y, a);
+  g.outputs = {y};
+  quant::QuantPlan plan;
+  plan.tensors.push_back(tplan("x", quant::Role::kActivation, per_tensor(0.5f, 128, 8, false)));
+  plan.tensors.push_back(tplan("w", quant::Role::kWeight, per_tensor(0.1f, 0, 8, true)));
+  plan.tensors.push_back(tplan("y", quant::Role::kActivation, per_tensor(0.05f, 100, 8, false)));
+  plan.nodes = {nplan("deconv", "deconv")};
+  auto profile = targets::builtin_profile("ort-cpu");
+  ASSERT_TRUE(profile.ok());
+  auto world = IntWorld::create(g, plan, *profile);
+  ASSERT_TRUE(world.ok()) << world.status().message();
+  const Tensor in = Tensor::from_vector<float>({1, 1, 1, 1}, {2.0f});
+  auto out = (*world)->run({&in, 1});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ(ints((*out)[0]), (std::vector<int64_t>{112}));
+}
+
+}  // namespace
+}  // namespace qdiff::intworld

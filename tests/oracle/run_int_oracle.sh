@@ -13,9 +13,11 @@
 #
 # Keys: demo_pc / demo_pt (models/demo/demo_folded.onnx, qdiff calibrate ort-cpu per-channel /
 # per-tensor weights + export, 50 samples); det_pc (PP-OCRv4 det, per-channel weights, 2
-# synthetic 320x320 images, calibration: 3). det_pc residue: ORT has no integer ConvTranspose
-# and runs DQ -> float ConvTranspose -> Q; qdiff runs its float reference kernel there, whose
-# summation order differs from MLAS (1-LSB flips at p2o.ConvTranspose.1/.3 and downstream).
+# synthetic 320x320 images, calibration: 3; run by hand: 295/297 bit-exact). det_pc residue: ORT
+# has no integer ConvTranspose and runs DQ -> float ConvTranspose -> Q; qdiff runs its float
+# reference kernel on the same dequantized integers, whose summation order differs from MLAS: one
+# element of 204 800 lands on the other side of a rounding tie at p2o.ConvTranspose.3 (and the
+# Add after it).
 # Environment: QDIFF_BIN, ORACLE_KEEP=1, ORACLE_VERBOSE=1, PYTHON, NODE.
 # Exit status: 0 pass, 1 mismatch, 77 skipped, other = error.
 set -euo pipefail

@@ -1,0 +1,497 @@
+#include "analysis/worlds.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "intworld/int_world.h"
+#include "quant/fake_quant.h"
+#include "runtime/interpreter.h"
+
+namespace qdiff::analysis {
+
+std::string_view world_pair_name(WorldPair p) {
+  switch (p) {
+    case WorldPair::kQuantization:
+      return "quantization";
+    case WorldPair::kArithmetic:
+      return "arithmetic";
+    case WorldPair::kTotal:
+      return "total";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr int kPairs = 3;
+
+QuantGrid grid_of(const QuantParams& p) {
+  QuantGrid g;
+  g.scales = p.scales;
+  g.zero_points = p.zero_points;
+  g.axis = p.axis;
+  g.has_range = true;
+  g.qmin = p.qmin();
+  g.qmax = p.qmax();
+  return g;
+}
+
+// Keeps the selected tensors of one run (one sample).
+class Store : public runtime::Observer {
+ public:
+  Store(const std::vector<bool>& selected, std::vector<Tensor>& slots)
+      : selected_(selected), slots_(slots) {}
+  bool wants(ir::ValueId id) const override { return id < selected_.size() && selected_[id]; }
+  Status observe(ir::ValueId id, const Tensor& value) override {
+    if (wants(id)) slots_[id] = value.to_plain();
+    return Status();
+  }
+
+ private:
+  const std::vector<bool>& selected_;
+  std::vector<Tensor>& slots_;
+};
+
+// Channel of element i for a grid along `axis` of `shape` (0 per tensor).
+struct ChannelIndex {
+  int64_t inner = 1, channels = 1;
+  ChannelIndex(const QuantParams& p, const Shape& shape) {
+    if (p.axis < 0 || p.axis >= static_cast<int>(shape.size())) return;
+    channels = shape[static_cast<size_t>(p.axis)];
+    for (size_t d = static_cast<size_t>(p.axis) + 1; d < shape.size(); ++d) inner *= shape[d];
+  }
+  int64_t operator()(int64_t i) const { return channels == 1 ? 0 : (i / inner) % channels; }
+};
+
+}  // namespace
+
+struct WorldRunner::Impl {
+  struct Entry {
+    ir::ValueId value = 0;
+    const quant::TensorPlan* plan = nullptr;  // static grid from the plan, or nullptr
+    bool top1 = false;
+    bool created = false;
+    Shape shape;
+    std::optional<MetricsAccumulator> acc[kPairs];
+    double lo = std::numeric_limits<double>::infinity();
+    double hi = -std::numeric_limits<double>::infinity();
+  };
+
+  ir::Graph graph;
+  quant::QuantPlan plan;
+  WorldsOptions options;
+  std::unique_ptr<quant::FakeQuantWorld> fq;
+  std::unique_ptr<runtime::Interpreter> float_run, fq_run;
+  std::unique_ptr<intworld::IntWorld> int_world;
+  std::vector<Entry> entries;       // compared tensors, topological order
+  std::vector<int64_t> entry_of;    // per value: index in entries or -1
+  std::vector<bool> selected;       // per value: compared
+  std::vector<double> weight_rel2;  // per value: relative fake-quant error energy of a weight
+  std::vector<Tensor> float_vals, int_vals;
+  int64_t samples = 0;
+
+  Status compare(ir::ValueId id, const Tensor& fq_value);
+};
+
+namespace {
+
+class FqComparer : public runtime::Observer {
+ public:
+  explicit FqComparer(WorldRunner::Impl& impl) : impl_(impl) {}
+  bool wants(ir::ValueId id) const override {
+    return id < impl_.selected.size() && impl_.selected[id];
+  }
+  Status observe(ir::ValueId id, const Tensor& value) override {
+    if (!wants(id)) return Status();
+    return impl_.compare(id, value.to_plain());
+  }
+
+ private:
+  WorldRunner::Impl& impl_;
+};
+
+}  // namespace
+
+Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
+  Entry& e = entries[static_cast<size_t>(entry_of[id])];
+  const std::string& name = graph.value(id).name;
+  const Tensor& f = float_vals[id];
+  if (f.defined() && f.dtype() != DType::kFloat32) return Status();  // not a float tensor
+  QDIFF_ASSERT(f.defined(), "the float world did not produce a compared tensor");
+  QDIFF_ASSERT(fq_value.dtype() == DType::kFloat32 && fq_value.shape() == f.shape(),
+               "the fake-quant world changed a tensor's type or shape");
+  const Tensor& it = int_vals[id];
+  const quant::TensorPlan* iq = int_world->quantized(id);
+  if (!e.created) {
+    e.shape = f.shape();
+    std::optional<QuantGrid> grid;
+    if (e.plan) grid = grid_of(e.plan->params);
+    for (int p = 0; p < kPairs; ++p) {
+      MetricsConfig c;
+      c.shape = e.shape;
+      c.lsb = grid;
+      c.top1 = e.top1;
+      const bool int_test = p != static_cast<int>(WorldPair::kQuantization);
+      if (int_test) {
+        if (!it.defined()) continue;  // the integer world does not produce it
+        if (iq) c.test_grid = grid_of(iq->params);
+        if (p == static_cast<int>(WorldPair::kArithmetic))
+          c.integers = iq && e.plan && iq->params == e.plan->params;
+      } else {
+        c.test_grid = grid;
+      }
+      QDIFF_ASSIGN_OR_RETURN(MetricsAccumulator a, MetricsAccumulator::create(std::move(c)));
+      e.acc[p].emplace(std::move(a));
+    }
+    e.created = true;
+  } else if (f.shape() != e.shape) {
+    return invalid_argument("tensor " + name + ": shape " + shape_to_string(f.shape()) +
+                            " differs from " + shape_to_string(e.shape) + " of earlier samples");
+  }
+  const bool has_int = e.acc[static_cast<int>(WorldPair::kArithmetic)].has_value();
+  if (has_int != it.defined())
+    return invalid_argument("tensor " + name +
+                            ": the integer world produced it for some samples only");
+
+  std::span<const float> fv = f.values<float>();
+  for (float v : fv) {
+    if (!std::isfinite(v)) continue;
+    e.lo = std::min(e.lo, static_cast<double>(v));
+    e.hi = std::max(e.hi, static_cast<double>(v));
+  }
+  const SampleView float_side{fv, {}};
+  SampleView fq_side{fq_value.values<float>(), {}};
+  e.acc[static_cast<int>(WorldPair::kQuantization)]->add(float_side, fq_side);
+  if (!has_int) return Status();
+
+  // The integer side as floats (and integers when it holds them).
+  Tensor int_float;
+  std::vector<int32_t> int_q, fq_q;
+  if (iq) {
+    QDIFF_ASSERT(dtype_is_integer(it.dtype()), "a quantized tensor not held as integers");
+    QDIFF_ASSIGN_OR_RETURN(int_float, intworld::dequantize_tensor(it, iq->params));
+    for (int64_t q : it.to_i64_vector()) int_q.push_back(static_cast<int32_t>(q));
+  } else {
+    QDIFF_ASSERT(it.dtype() == DType::kFloat32, "a float tensor of the integer world not float32");
+    int_float = it;
+  }
+  QDIFF_ASSERT(int_float.shape() == f.shape(), "the integer world changed a tensor's shape");
+  SampleView int_side{int_float.values<float>(), int_q};
+  MetricsAccumulator& arith = *e.acc[static_cast<int>(WorldPair::kArithmetic)];
+  if (arith.config().integers) {
+    // Fake-quant values lie on the plan's grid: quantizing them again is exact.
+    const QuantParams& p = e.plan->params;
+    const ChannelIndex channel(p, e.shape);
+    fq_q.resize(fq_side.values.size());
+    for (size_t i = 0; i < fq_q.size(); ++i)
+      fq_q[i] = quantize(fq_side.values[i], p, channel(static_cast<int64_t>(i)));
+    fq_side.integers = fq_q;
+  }
+  arith.add(fq_side, int_side);
+  SampleView int_values_only{int_side.values, int_side.integers};
+  e.acc[static_cast<int>(WorldPair::kTotal)]->add(float_side, int_values_only);
+  return Status();
+}
+
+WorldRunner::WorldRunner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+WorldRunner::~WorldRunner() = default;
+
+Result<std::unique_ptr<WorldRunner>> WorldRunner::create(const ir::Graph& graph,
+                                                         const quant::QuantPlan& plan,
+                                                         const targets::TargetProfile& profile,
+                                                         const WorldsOptions& options) {
+  if (!(options.noise_factor > 0) || !(options.differing_fraction >= 0) ||
+      !(options.inherited_growth >= 1))
+    return invalid_argument(
+        "worlds: noise_factor must be > 0, differing_fraction >= 0, inherited_growth >= 1");
+  auto impl = std::make_unique<Impl>();
+  impl->graph = graph;
+  impl->plan = plan;
+  impl->options = options;
+  const ir::Graph& g = impl->graph;
+  QDIFF_ASSIGN_OR_RETURN(impl->fq, quant::FakeQuantWorld::create(g, impl->plan));
+  runtime::RunOptions ro;
+  ro.threads = options.threads;
+  QDIFF_ASSIGN_OR_RETURN(impl->float_run, runtime::Interpreter::create(g, ro));
+  QDIFF_ASSIGN_OR_RETURN(impl->fq_run, runtime::Interpreter::create(impl->fq->graph(), ro));
+  intworld::IntWorldOptions io;
+  io.threads = options.threads;
+  QDIFF_ASSIGN_OR_RETURN(impl->int_world, intworld::IntWorld::create(g, impl->plan, profile, io));
+
+  // The compared tensors: float32 graph inputs, then node outputs in node order.
+  const size_t nv = g.num_values();
+  impl->entry_of.assign(nv, -1);
+  impl->selected.assign(nv, false);
+  auto add = [&](ir::ValueId id) {
+    if (id >= nv || impl->selected[id]) return;
+    const ir::Value& v = g.value(id);
+    if (v.initializer || (v.type.dtype != DType::kUndefined && v.type.dtype != DType::kFloat32))
+      return;
+    Impl::Entry e;
+    e.value = id;
+    const quant::TensorPlan* tp = impl->plan.find(v.name);
+    if (tp && tp->role == quant::Role::kActivation && !tp->dynamic) e.plan = tp;
+    e.top1 = std::find(g.outputs.begin(), g.outputs.end(), id) != g.outputs.end();
+    impl->entry_of[id] = static_cast<int64_t>(impl->entries.size());
+    impl->selected[id] = true;
+    impl->entries.push_back(std::move(e));
+  };
+  for (ir::ValueId id : g.inputs) add(id);
+  for (const ir::Node& n : g.nodes()) {
+    if (n.op_type == "Constant") continue;
+    for (ir::ValueId id : n.outputs) add(id);
+  }
+  // Weights: the relative error energy fake-quantization gives them (inherited by their reader).
+  impl->weight_rel2.assign(nv, 0.0);
+  for (const quant::TensorPlan& tp : impl->plan.tensors) {
+    if (tp.role == quant::Role::kActivation) continue;
+    auto id = g.find_value(tp.name);
+    if (!id || !g.value(*id).initializer || !impl->fq->graph().value(*id).initializer) continue;
+    const Tensor& w = *g.value(*id).initializer;
+    const Tensor& wq = *impl->fq->graph().value(*id).initializer;
+    if (w.dtype() != DType::kFloat32 || wq.dtype() != DType::kFloat32 || w.numel() != wq.numel())
+      continue;
+    double xx = 0, ee = 0;
+    auto a = w.to_f32_vector();
+    auto b = wq.to_f32_vector();
+    for (size_t i = 0; i < a.size(); ++i) {
+      xx += static_cast<double>(a[i]) * a[i];
+      ee += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+    }
+    impl->weight_rel2[*id] = xx > 0 ? ee / xx : 0.0;
+  }
+  return std::unique_ptr<WorldRunner>(new WorldRunner(std::move(impl)));
+}
+
+Status WorldRunner::run_sample(std::span<const Tensor> inputs) {
+  Impl& m = *impl_;
+  const size_t nv = m.graph.num_values();
+  m.float_vals.assign(nv, Tensor());
+  m.int_vals.assign(nv, Tensor());
+  Status status;
+  {
+    Store store(m.selected, m.float_vals);
+    auto out = m.float_run->run(inputs, &store);
+    if (!out.ok()) status = out.status();
+  }
+  if (status.ok()) {
+    Store store(m.selected, m.int_vals);
+    auto out = m.int_world->run(inputs, &store);
+    if (!out.ok()) status = out.status();
+  }
+  if (status.ok()) {
+    FqComparer comparer(m);
+    auto out = m.fq_run->run(inputs, &comparer, m.fq->transform());
+    if (!out.ok()) status = out.status();
+  }
+  // Only this sample's tensors were held.
+  m.float_vals.clear();
+  m.int_vals.clear();
+  if (status.ok()) ++m.samples;
+  return status;
+}
+
+int64_t WorldRunner::samples() const {
+  return impl_->samples;
+}
+
+std::vector<TensorComparison> WorldRunner::tensors() const {
+  const Impl& m = *impl_;
+  std::vector<TensorComparison> out;
+  for (const Impl::Entry& e : m.entries) {
+    if (!e.created) continue;
+    TensorComparison t;
+    t.value = e.value;
+    t.name = m.graph.value(e.value).name;
+    const ir::NodeId producer = m.graph.value(e.value).producer;
+    if (producer != UINT32_MAX) {
+      t.node = m.graph.node(producer).name;
+      t.op_type = m.graph.node(producer).op_type;
+      t.node_index = producer;
+    }
+    t.index = static_cast<int64_t>(out.size());
+    if (e.plan)
+      t.step = *std::max_element(e.plan->params.scales.begin(), e.plan->params.scales.end());
+    if (e.acc[0]) t.quantization = e.acc[0]->result();
+    if (e.acc[1]) t.arithmetic = e.acc[1]->result();
+    if (e.acc[2]) t.total = e.acc[2]->result();
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
+  const Impl& m = *impl_;
+  const ir::Graph& g = m.graph;
+  const std::vector<TensorComparison> table = tensors();
+  std::vector<const TensorMetrics*> metrics(g.num_values(), nullptr);
+  for (const TensorComparison& t : table) {
+    const std::optional<TensorMetrics>& tm = pair == WorldPair::kQuantization ? t.quantization
+                                             : pair == WorldPair::kArithmetic ? t.arithmetic
+                                                                              : t.total;
+    if (tm) metrics[t.value] = &*tm;
+  }
+  // Per value, in node order: the relative error energy it carries (float-reference pairs) or
+  // its off-by-one fraction (arithmetic pair); for a value not compared in the pair, what its
+  // producer's inputs bring.
+  std::vector<double> carried(g.num_values(), 0.0);
+  auto off_fraction = [](const TensorMetrics& tm) {
+    const double exact = tm.integer_exact_match ? *tm.integer_exact_match : tm.exact_match;
+    return std::isnan(exact) ? 0.0 : 1.0 - exact;
+  };
+  auto inherited = [&](ir::NodeId n) {
+    double r = 0;
+    for (ir::ValueId in : g.node(n).inputs) {
+      if (in == ir::kNoValue) continue;
+      if (pair == WorldPair::kArithmetic)
+        r = std::max(r, carried[in]);
+      else
+        r += carried[in];
+    }
+    return r;
+  };
+  auto carry = [&](ir::ValueId id, double inherited_value) {
+    const TensorMetrics* tm = metrics[id];
+    if (!tm) {
+      carried[id] = g.value(id).initializer && pair != WorldPair::kArithmetic ? m.weight_rel2[id]
+                                                                              : inherited_value;
+      return;
+    }
+    if (pair == WorldPair::kArithmetic)
+      carried[id] = off_fraction(*tm);
+    else
+      carried[id] = tm->ref_norm > 0
+                        ? (tm->error_norm * tm->error_norm) / (tm->ref_norm * tm->ref_norm)
+                        : 0.0;
+  };
+  for (size_t v = 0; v < g.num_values(); ++v)
+    if (g.value(static_cast<ir::ValueId>(v)).initializer) carry(static_cast<ir::ValueId>(v), 0.0);
+
+  auto judge = [&](ir::ValueId id, double inh) -> std::optional<Divergence> {
+    const TensorMetrics* tm = metrics[id];
+    if (!tm || tm->compared == 0) return std::nullopt;
+    const Impl::Entry& e = m.entries[static_cast<size_t>(m.entry_of[id])];
+    Divergence d;
+    d.pair = pair;
+    d.value = id;
+    d.tensor = g.value(id).name;
+    const ir::NodeId producer = g.value(id).producer;
+    if (producer != UINT32_MAX) {
+      d.node = g.node(producer).name;
+      d.op_type = g.node(producer).op_type;
+    }
+    for (const TensorComparison& t : table)
+      if (t.value == id) d.index = t.index;
+    const auto n = static_cast<double>(tm->compared);
+    if (pair == WorldPair::kArithmetic) {
+      if (!e.plan || !tm->max_error_lsb) return std::nullopt;
+      d.max_error_lsb = *tm->max_error_lsb;
+      d.differing_fraction = off_fraction(*tm);
+      d.inherited_fraction = inh;
+      // Differences the inputs do not explain (any difference when the inputs agree exactly).
+      if (!(d.differing_fraction > m.options.inherited_growth * inh)) return std::nullopt;
+      if (d.max_error_lsb > 1.5) {
+        d.rule = "step-error";
+        return d;
+      }
+      if (d.differing_fraction > m.options.differing_fraction) {
+        d.rule = "differing-fraction";
+        return d;
+      }
+      return std::nullopt;
+    }
+    double own = 0;
+    if (e.plan) {
+      const QuantParams& qp = e.plan->params;
+      const double levels = static_cast<double>(qp.qmax()) - static_cast<double>(qp.qmin());
+      const double range_step =
+          e.hi >= e.lo ? (std::max(e.hi, 0.0) - std::min(e.lo, 0.0)) / levels : 0.0;
+      double s2 = 0;
+      for (float s : qp.scales) {
+        const double step = std::min(static_cast<double>(s), range_step);
+        s2 += step * step;
+      }
+      own = n * (s2 / static_cast<double>(qp.scales.size())) / 12.0;
+    }
+    const double inherit = inh * tm->ref_norm * tm->ref_norm;
+    const double err = tm->error_norm * tm->error_norm;
+    const double k = m.options.noise_factor;
+    d.rule = "noise-budget";
+    d.error_rms = std::sqrt(err / n);
+    d.own_noise_rms = std::sqrt(own / n);
+    d.inherited_noise_rms = std::sqrt(inherit / n);
+    d.tolerance_rms = k * std::sqrt((own + inherit) / n);
+    if (err > k * k * (own + inherit)) return d;
+    return std::nullopt;
+  };
+
+  for (ir::ValueId id : g.inputs) {
+    if (auto d = judge(id, 0.0)) return d;
+    carry(id, 0.0);
+  }
+  for (size_t n = 0; n < g.num_nodes(); ++n) {
+    const double inh = inherited(static_cast<ir::NodeId>(n));
+    for (ir::ValueId out : g.node(static_cast<ir::NodeId>(n)).outputs) {
+      if (out == ir::kNoValue) continue;
+      if (auto d = judge(out, inh)) return d;
+      carry(out, inh);
+    }
+  }
+  return std::nullopt;
+}
+
+nlohmann::ordered_json to_json(const TensorComparison& t) {
+  nlohmann::ordered_json j;
+  j["index"] = t.index;
+  j["tensor"] = t.name;
+  j["node"] = t.node;
+  j["op_type"] = t.op_type;
+  j["node_index"] = t.node_index;
+  j["step"] = t.step ? json_number(*t.step) : nullptr;
+  auto put = [&](const char* key, const std::optional<TensorMetrics>& m) {
+    j[key] = m ? to_json(*m) : nullptr;
+  };
+  put("quantization", t.quantization);
+  put("arithmetic", t.arithmetic);
+  put("total", t.total);
+  return j;
+}
+
+nlohmann::ordered_json to_json(const Divergence& d) {
+  nlohmann::ordered_json j;
+  j["pair"] = std::string(world_pair_name(d.pair));
+  j["index"] = d.index;
+  j["tensor"] = d.tensor;
+  j["node"] = d.node;
+  j["op_type"] = d.op_type;
+  j["rule"] = d.rule;
+  if (d.pair == WorldPair::kArithmetic) {
+    j["max_error_lsb"] = json_number(d.max_error_lsb);
+    j["differing_fraction"] = json_number(d.differing_fraction);
+    j["inherited_fraction"] = json_number(d.inherited_fraction);
+  } else {
+    j["error_rms"] = json_number(d.error_rms);
+    j["own_noise_rms"] = json_number(d.own_noise_rms);
+    j["inherited_noise_rms"] = json_number(d.inherited_noise_rms);
+    j["tolerance_rms"] = json_number(d.tolerance_rms);
+  }
+  return j;
+}
+
+nlohmann::ordered_json worlds_to_json(const WorldRunner& runner) {
+  nlohmann::ordered_json j;
+  j["samples"] = runner.samples();
+  nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
+  for (const TensorComparison& t : runner.tensors()) tensors.push_back(to_json(t));
+  j["tensors"] = std::move(tensors);
+  nlohmann::ordered_json first;
+  for (WorldPair p : {WorldPair::kQuantization, WorldPair::kArithmetic, WorldPair::kTotal}) {
+    auto d = runner.first_divergence(p);
+    first[std::string(world_pair_name(p))] = d ? to_json(*d) : nullptr;
+  }
+  j["first_divergence"] = std::move(first);
+  return j;
+}
+
+}  // namespace qdiff::analysis

@@ -1,0 +1,143 @@
+// The float, fake-quant and integer worlds run side by side over the same samples, compared
+// tensor by tensor (issue 5, analyses 1, 2, 4 and 5): the start of `qdiff diagnose`.
+//
+// Pairs of worlds (reference first):
+//   quantization = float vs fake-quant   the error the plan's grids cause;
+//   arithmetic   = fake-quant vs integer  the error the target's arithmetic adds (the integer
+//                                         side dequantized with its parameters);
+//   total        = float vs integer.
+// Every float32 tensor the float model produces (graph inputs and node outputs, in topological
+// order; outputs of Constant nodes left out: they are parameters) is compared in each pair where
+// both worlds produce it: the integer world does not produce the tensors inside an integer unit
+// (the Conv output of Conv+Clip). Metrics (analysis/metrics.h) stream: each world's tensors of one
+// sample are held only until the sample's comparison is done, so memory does not grow with the
+// number of samples. Results depend only on the samples and their order.
+//
+// Metric settings per tensor. A tensor the plan quantizes (static parameters) has a grid: its
+// plan parameters. Max error in LSB is measured on that grid, saturation is that of the test
+// side on the test world's grid, top-1 agreement is measured at graph outputs. In the arithmetic
+// pair, where the integer world holds the tensor as integers on the plan's grid, the fake-quant
+// values are quantized again with the plan's parameters (exact: they lie on the grid) and the
+// integers compared too (integer_exact_match).
+//
+// First divergence of a pair: the first compared tensor, in topological order, whose
+// accumulated error is beyond its tolerance:
+//  - quantization and total pairs (float reference). A tensor may carry
+//      own noise        n * step^2 / 12  (the rounding noise of a uniform grid), where step is
+//                       the tensor's plan scale, capped by the step a min/max grid over the float
+//                       values seen would have ((max(hi, 0) - min(lo, 0)) / (qmax - qmin)): a
+//                       grid coarser than the values need is not an excuse; 0 without a grid;
+//      inherited noise  r_in^2 * ||x||^2, with r_in^2 the sum over the node's inputs of their
+//                       relative error energy ||x_i - y_i||^2 / ||x_i||^2 in the same pair
+//                       (an input not compared in the pair, such as the Conv output inside a
+//                       unit, contributes the inherited ratio of its own producer; a quantized
+//                       weight its fake-quant error; other constants 0).
+//    It diverges when ||x - y||^2 > k^2 * (own + inherited), k = WorldsOptions::noise_factor
+//    (default 4: four times the RMS error the tensor may carry; a healthy ort-cpu plan of the
+//    demo model peaks at 2.6, at a depthwise Conv, which amplifies white input noise more than
+//    its smooth signal). Clipping is not budgeted: a grid that clips enough to quadruple the
+//    error diverges.
+//  - arithmetic pair (fake-quant reference, both sides on the same grid; tensors without a grid
+//    are not judged). Let f be the fraction of the tensor's elements that differ (integers where
+//    compared, else values) and f_in the largest f among its node's inputs (for an input not
+//    compared in the pair, that of its own producer's inputs). The tensor diverges when it has
+//    differences its inputs do not explain, f > g * f_in (g = WorldsOptions::inherited_growth,
+//    default 10; any difference when the inputs agree exactly), and either an element is off by
+//    more than one step (max error > 1.5 LSB: "step-error") or f >
+//    WorldsOptions::differing_fraction (default 1%: "differing-fraction").
+//    Why: one-step differences in a few elements are how a healthy target's rounding differs
+//    from fake-quant; an input element one step off reaches every output that reads it and
+//    flips some of them (on the demo model under ort-cpu the differing fraction grows up to ~7x
+//    through a pointwise Conv, to 1.5% at the pooled features), and a steep node (a
+//    HardSigmoid table) turns an inherited one-step input difference into several output steps.
+//    A fault in the target's arithmetic (padding, accumulator width) changes far more elements
+//    than its inputs explain, by more than one step.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analysis/metrics.h"
+#include "ir/graph.h"
+#include "quant/plan.h"
+#include "support/status.h"
+#include "targets/profile.h"
+#include "tensor/tensor.h"
+
+namespace qdiff::analysis {
+
+enum class WorldPair : uint8_t { kQuantization, kArithmetic, kTotal };
+std::string_view world_pair_name(WorldPair p);  // "quantization", "arithmetic", "total"
+
+struct WorldsOptions {
+  int threads = 1;  // per world; results do not depend on it
+  double noise_factor = 4.0;
+  double differing_fraction = 0.01;
+  double inherited_growth = 10.0;
+};
+
+// One tensor of the float model, compared in each pair of worlds that produce it.
+struct TensorComparison {
+  ir::ValueId value = 0;
+  std::string name;
+  std::string node;           // producing node ("" for a graph input)
+  std::string op_type;        // its op ("" for a graph input)
+  int64_t index = 0;          // position in the table: topological order
+  int64_t node_index = -1;    // the producing node's index in the graph; -1 for a graph input
+  std::optional<float> step;  // the plan's scale (per tensor; the largest when per channel)
+  std::optional<TensorMetrics> quantization, arithmetic, total;
+};
+
+// Where a pair of worlds first stops agreeing, with the numbers of the rule (see the top).
+struct Divergence {
+  WorldPair pair = WorldPair::kQuantization;
+  ir::ValueId value = 0;
+  std::string tensor, node, op_type;
+  int64_t index = 0;
+  std::string rule;  // "noise-budget", "step-error" or "differing-fraction"
+  // Float-reference pairs: RMS per element of the error, of the own and inherited noise and of
+  // the tolerance (k * sqrt(own + inherited)).
+  double error_rms = 0, own_noise_rms = 0, inherited_noise_rms = 0, tolerance_rms = 0;
+  // Arithmetic pair.
+  double max_error_lsb = 0, differing_fraction = 0, inherited_fraction = 0;
+};
+
+class WorldRunner {
+ public:
+  // Builds the three worlds; errors from the plan (check_plan) and the profile.
+  static Result<std::unique_ptr<WorldRunner>> create(const ir::Graph& graph,
+                                                     const quant::QuantPlan& plan,
+                                                     const targets::TargetProfile& profile,
+                                                     const WorldsOptions& options = {});
+  ~WorldRunner();
+
+  // Runs one sample (one tensor per graph input) in the three worlds and adds it to every
+  // tensor's metrics. Errors: a world's run fails, or a tensor's shape differs from the one
+  // earlier samples gave it.
+  Status run_sample(std::span<const Tensor> inputs);
+  int64_t samples() const;
+
+  // The tensors compared so far, in topological order.
+  std::vector<TensorComparison> tensors() const;
+  // The first divergence of a pair (rules at the top), or nullopt.
+  std::optional<Divergence> first_divergence(WorldPair pair) const;
+
+  struct Impl;
+
+ private:
+  explicit WorldRunner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Stable key order: {"samples", "tensors": [...], "first_divergence": {pair: ... or null}}.
+nlohmann::ordered_json to_json(const TensorComparison& t);
+nlohmann::ordered_json to_json(const Divergence& d);
+nlohmann::ordered_json worlds_to_json(const WorldRunner& runner);
+
+}  // namespace qdiff::analysis
