@@ -331,5 +331,35 @@ expect_error cmp_count "holds 2: compare needs the same samples" "$QDIFF" compar
 expect_error cmp_shapes "tensor 'logits': shape [1,10]" "$QDIFF" compare "$C/float" "$C/wide"
 expect_error cmp_tensor "no tensor named 'nope'" "$QDIFF" compare "$C/float" "$C/fq" --tensor nope
 
+# qdiff diagnose: the three worlds side by side. A healthy ort-cpu run diverges nowhere; a target
+# that pads with the integer 0 instead of the zero point diverges from fake-quant at the first
+# padded unit (the stem Conv + Clip), by many steps.
+D=$TMP/diag
+mkdir -p "$D"
+out=$("$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --json "$D/healthy.json" 2>&1)
+rc=$?
+if [[ $rc -ne 0 ]]; then fail "diagnose healthy: exit $rc ($out)"
+elif [[ $(printf '%s\n' "$out" | grep -c "^    [a-z]* *none$") -ne 3 ]]; then fail "diagnose healthy: a divergence reported: $out"
+else ok; fi
+printf '{"schema": "qdiff.target/1", "name": "pad0", "base": "ort-cpu", "pad_with_zero_point": false, "pad_value": 0}' >"$D/pad0.json"
+out=$("$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --target "$D/pad0.json" --json "$D/pad0_report.json" 2>&1)
+if [[ "$out" != *"arithmetic    /stem/act/Clip_output_0"* ]]; then fail "diagnose pad0: $out"; else ok; fi
+/usr/bin/python3 - "$D" <<'PY' && ok || fail "diagnose JSON"
+import json, sys
+d = sys.argv[1]
+h = json.load(open(f"{d}/healthy.json"))
+p = json.load(open(f"{d}/pad0_report.json"))
+assert h["schema"] == "qdiff.diagnose/1" and h["samples"] == 20, h.keys()
+assert all(v is None for v in h["first_divergence"].values()), h["first_divergence"]
+fd = p["first_divergence"]["arithmetic"]
+assert fd["tensor"] == "/stem/act/Clip_output_0", fd
+names = [t["tensor"] for t in h["tensors"]]
+assert names[0] == "input" and names[-1] == "logits", names
+PY
+"$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --json "$D/again.json" --threads 2 >/dev/null 2>&1
+cmp -s "$D/healthy.json" "$D/again.json" && ok || fail "diagnose JSON differs between runs / thread counts"
+expect_error diag_data "nope.npy" "$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/nope.npy"
+expect_error diag_target "nope" "$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --target nope
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

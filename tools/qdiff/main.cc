@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   qdiff::cli::add_calibrate_command(app, run);
   qdiff::cli::add_export_command(app, run);
   qdiff::cli::add_compare_command(app, run);
+  qdiff::cli::add_diagnose_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
