@@ -13,15 +13,7 @@
 # OpenMP barriers stalling on descheduled threads; both settings are worth running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build-bench}
-DIR=${2:-/tmp/qdiff-bench}
-ROUNDS=${3:-5}
-RUNS=20
-[ -x "$BUILD/bench/bench_run" ] || { echo "build $BUILD/bench/bench_run first (-DQDIFF_BUILD_BENCH=ON)" >&2; exit 1; }
-[ -f "$DIR/resnet18.onnx" ] || /usr/bin/python3 bench/export_models.py "$DIR"
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-field() { sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p'; }
+source bench/lib.sh
 
 printf "%-14s %7s %10s %10s %10s\n" model threads qdiff_ms ort_ms ort/qdiff
 for m in mobilenet_v2 resnet18; do

@@ -16,21 +16,13 @@
 # rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build-bench}
-DIR=${2:-/tmp/qdiff-bench}
-ROUNDS=${3:-5}
-RUNS=20
+source bench/lib.sh
 QDIFF=$BUILD/tools/qdiff/qdiff
-[ -x "$BUILD/bench/bench_run" ] && [ -x "$QDIFF" ] ||
-  { echo "build $BUILD/bench/bench_run and qdiff first (-DQDIFF_BUILD_BENCH=ON)" >&2; exit 1; }
-[ -f "$DIR/resnet18.onnx" ] || /usr/bin/python3 bench/export_models.py "$DIR"
+[ -x "$QDIFF" ] || { echo "build $QDIFF first" >&2; exit 1; }
 [ -f "$DIR/calib.npy" ] || /usr/bin/python3 -c "
 import numpy as np, sys
 np.save(sys.argv[1], np.random.default_rng(0).standard_normal((8, 1, 3, 224, 224)).astype(np.float32))
 " "$DIR/calib.npy"
-
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-field() { sed -n 's/.*median_ms=\([0-9.]*\).*/\1/p'; }
 
 printf "%-14s %7s %10s %10s %10s\n" model threads qdiff_ms ort_ms ort/qdiff
 for m in mobilenet_v2 resnet18; do

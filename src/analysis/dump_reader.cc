@@ -5,10 +5,10 @@
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 #include "numerics/quant_params.h"
 #include "tensor/float16.h"
+#include "tensor/npy.h"
 
 namespace qdiff::analysis {
 
@@ -22,60 +22,10 @@ std::string in_quotes(const std::string& s) {
   return "'" + s + "'";
 }
 
-// The header of a .npy file: element type, shape, where the data starts.
-struct NpyHeader {
-  DType dtype = DType::kUndefined;
-  Shape shape;
-  uint64_t data_offset = 0;
-};
-
+// The .npy header (tensor/npy.h), its errors naming the tensor too.
 Result<NpyHeader> read_npy_header(const fs::path& path, std::ifstream& in, const std::string& ctx) {
-  auto bad = [&](const std::string& what) {
-    return invalid_argument(path.string() + ": not a valid .npy file: " + what + " (" + ctx + ")");
-  };
-  char magic[8];
-  if (!in.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0) return bad("bad magic");
-  const int major = static_cast<unsigned char>(magic[6]);
-  uint32_t header_len = 0;
-  uint64_t offset = 0;
-  if (major == 1) {
-    unsigned char b[2];
-    if (!in.read(reinterpret_cast<char*>(b), 2)) return bad("truncated header");
-    header_len = b[0] | (b[1] << 8);
-    offset = 10;
-  } else if (major == 2 || major == 3) {
-    unsigned char b[4];
-    if (!in.read(reinterpret_cast<char*>(b), 4)) return bad("truncated header");
-    header_len = b[0] | (b[1] << 8) | (b[2] << 16) | (static_cast<uint32_t>(b[3]) << 24);
-    if (header_len > (1u << 20)) return bad("header too long");
-    offset = 12;
-  } else {
-    return bad("unsupported version " + std::to_string(major));
-  }
-  std::string header(header_len, '\0');
-  if (!in.read(header.data(), header_len)) return bad("truncated header");
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")))
-    return bad("no descr");
-  const std::string descr = m[1];
-  if (std::regex_search(header, m, std::regex(R"('fortran_order'\s*:\s*True)")))
-    return bad("Fortran order is not supported");
-  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
-    return bad("no shape");
-  NpyHeader h;
-  const std::string dims = m[1];
-  const std::regex num(R"(\d+)");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator();
-       ++it) {
-    const std::string s = it->str();
-    if (s.size() > 15) return bad("dimension too large");
-    h.shape.push_back(std::stoll(s));
-  }
-  if (!descr.empty() && descr[0] == '>') return bad("big-endian data is not supported");
-  auto dtype = dtype_from_npy_descr(descr);
-  if (!dtype) return bad("unsupported dtype '" + descr + "'");
-  h.dtype = *dtype;
-  h.data_offset = offset + header_len;
+  Result<NpyHeader> h = qdiff::read_npy_header(in, path);
+  if (!h.ok()) return invalid_argument(h.status().message() + " (" + ctx + ")");
   return h;
 }
 

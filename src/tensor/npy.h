@@ -1,7 +1,9 @@
 // NumPy .npy files (format 1.0/2.0/3.0, little endian, C order) to and from tensors.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <istream>
 #include <string>
 
 #include "support/status.h"
@@ -10,6 +12,16 @@
 namespace qdiff {
 
 Result<Tensor> read_npy(const std::filesystem::path& path);
+
+// The header of a .npy file: element type, shape, and the byte offset where the data starts.
+struct NpyHeader {
+  DType dtype = DType::kUndefined;
+  Shape shape;
+  uint64_t data_offset = 0;
+};
+// Reads the header from `in` (positioned at the start of the file `path` names, which errors
+// mention: "PATH: not a valid .npy file: ..."), leaving `in` at the data.
+Result<NpyHeader> read_npy_header(std::istream& in, const std::filesystem::path& path);
 Status write_npy(const std::filesystem::path& path, const Tensor& t);
 
 // The header of a .npy file (magic, version 1.0, dict, padding) for an array of `shape`;
