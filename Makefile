@@ -22,8 +22,9 @@ build-asan:
 
 # Runs qdiff on the bundled demo model: inspect it, run the 300 test samples (top-1, every
 # tensor dumped), calibrate an int8 plan, run the fake-quant and integer (ort-cpu) worlds,
-# compare them tensor by tensor, run the three worlds side by side (qdiff diagnose) and export
-# the plan as QDQ.
+# compare them tensor by tensor, diagnose the plan on ort-cpu (healthy) and on a target with a
+# planted padding fault (qdiff diagnose finds it, verifies the fix and exits 1), and export the
+# plan as QDQ.
 demo: deps build
 	$(QDIFF) inspect models/demo/demo_bn.onnx
 	$(QDIFF) run models/demo/demo_bn.onnx --input models/demo/samples.npy \
@@ -37,6 +38,11 @@ demo: deps build
 	$(QDIFF) compare $(DEMO_OUT)/fakequant $(DEMO_OUT)/int
 	$(QDIFF) diagnose models/demo/demo_folded.onnx --data models/demo/samples.npy --samples 100 \
 	  --plan $(DEMO_OUT)/plan.json --target ort-cpu --json $(DEMO_OUT)/diagnose.json
+	@echo "demo: the same plan on a target whose compiled convolutions pad with the wrong value" \
+	  "(exit code 1: an error finding)"
+	$(QDIFF) diagnose models/demo/demo_folded.onnx --data models/demo/samples.npy --samples 100 \
+	  --plan $(DEMO_OUT)/plan.json --target models/targets/ort-cpu-pad0.json \
+	  --json $(DEMO_OUT)/diagnose_pad0.json || [ $$? -eq 1 ]
 	$(QDIFF) export models/demo/demo_folded.onnx --plan $(DEMO_OUT)/plan.json \
 	  -o $(DEMO_OUT)/demo_qdq.onnx --encodings-out $(DEMO_OUT)/demo.encodings
 	@echo "demo: results in $(DEMO_OUT)/ (float/, fakequant/ and int/ dumps, plan.json, demo_qdq.onnx)"

@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   nlohmann-json3-dev libcli11-dev libstb-dev
   nodejs npm
   python3-numpy python3-onnx python3-torch python3-pil dataset-fashion-mnist
+  chromium
 )
 
 missing=()

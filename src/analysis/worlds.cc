@@ -80,6 +80,7 @@ struct WorldRunner::Impl {
 
   ir::Graph graph;
   quant::QuantPlan plan;
+  targets::TargetProfile profile;
   WorldsOptions options;
   std::unique_ptr<quant::FakeQuantWorld> fq;
   std::unique_ptr<runtime::Interpreter> float_run, fq_run;
@@ -208,6 +209,7 @@ Result<std::unique_ptr<WorldRunner>> WorldRunner::create(const ir::Graph& graph,
   auto impl = std::make_unique<Impl>();
   impl->graph = graph;
   impl->plan = plan;
+  impl->profile = profile;
   impl->options = options;
   const ir::Graph& g = impl->graph;
   QDIFF_ASSIGN_OR_RETURN(impl->fq, quant::FakeQuantWorld::create(g, impl->plan));
@@ -292,6 +294,16 @@ Status WorldRunner::run_sample(std::span<const Tensor> inputs) {
   return status;
 }
 
+const ir::Graph& WorldRunner::graph() const {
+  return impl_->graph;
+}
+const quant::QuantPlan& WorldRunner::plan() const {
+  return impl_->plan;
+}
+const targets::TargetProfile& WorldRunner::profile() const {
+  return impl_->profile;
+}
+
 int64_t WorldRunner::samples() const {
   return impl_->samples;
 }
@@ -321,7 +333,7 @@ std::vector<TensorComparison> WorldRunner::tensors() const {
   return out;
 }
 
-std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
+std::vector<std::pair<ir::ValueId, double>> WorldRunner::inherited(WorldPair pair) const {
   const Impl& m = *impl_;
   const ir::Graph& g = m.graph;
   const std::vector<TensorComparison> table = tensors();
@@ -336,11 +348,7 @@ std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
   // its off-by-one fraction (arithmetic pair); for a value not compared in the pair, what its
   // producer's inputs bring.
   std::vector<double> carried(g.num_values(), 0.0);
-  auto off_fraction = [](const TensorMetrics& tm) {
-    const double exact = tm.integer_exact_match ? *tm.integer_exact_match : tm.exact_match;
-    return std::isnan(exact) ? 0.0 : 1.0 - exact;
-  };
-  auto inherited = [&](ir::NodeId n) {
+  auto inherited_by = [&](ir::NodeId n) {
     double r = 0;
     for (ir::ValueId in : g.node(n).inputs) {
       if (in == ir::kNoValue) continue;
@@ -359,7 +367,7 @@ std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
       return;
     }
     if (pair == WorldPair::kArithmetic)
-      carried[id] = off_fraction(*tm);
+      carried[id] = differing_fraction(*tm);
     else
       carried[id] = tm->ref_norm > 0
                         ? (tm->error_norm * tm->error_norm) / (tm->ref_norm * tm->ref_norm)
@@ -367,7 +375,38 @@ std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
   };
   for (size_t v = 0; v < g.num_values(); ++v)
     if (g.value(static_cast<ir::ValueId>(v)).initializer) carry(static_cast<ir::ValueId>(v), 0.0);
+  std::vector<std::pair<ir::ValueId, double>> out;
+  for (ir::ValueId id : g.inputs) {
+    if (metrics[id]) out.emplace_back(id, 0.0);
+    carry(id, 0.0);
+  }
+  for (size_t n = 0; n < g.num_nodes(); ++n) {
+    const double inh = inherited_by(static_cast<ir::NodeId>(n));
+    for (ir::ValueId id : g.node(static_cast<ir::NodeId>(n)).outputs) {
+      if (id == ir::kNoValue) continue;
+      if (metrics[id]) out.emplace_back(id, inh);
+      carry(id, inh);
+    }
+  }
+  return out;
+}
 
+double differing_fraction(const TensorMetrics& tm) {
+  const double exact = tm.integer_exact_match ? *tm.integer_exact_match : tm.exact_match;
+  return std::isnan(exact) ? 0.0 : 1.0 - exact;
+}
+
+std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
+  const Impl& m = *impl_;
+  const ir::Graph& g = m.graph;
+  const std::vector<TensorComparison> table = tensors();
+  std::vector<const TensorMetrics*> metrics(g.num_values(), nullptr);
+  for (const TensorComparison& t : table) {
+    const std::optional<TensorMetrics>& tm = pair == WorldPair::kQuantization ? t.quantization
+                                             : pair == WorldPair::kArithmetic ? t.arithmetic
+                                                                              : t.total;
+    if (tm) metrics[t.value] = &*tm;
+  }
   auto judge = [&](ir::ValueId id, double inh) -> std::optional<Divergence> {
     const TensorMetrics* tm = metrics[id];
     if (!tm || tm->compared == 0) return std::nullopt;
@@ -387,7 +426,7 @@ std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
     if (pair == WorldPair::kArithmetic) {
       if (!e.plan || !tm->max_error_lsb) return std::nullopt;
       d.max_error_lsb = *tm->max_error_lsb;
-      d.differing_fraction = off_fraction(*tm);
+      d.differing_fraction = differing_fraction(*tm);
       d.inherited_fraction = inh;
       // Differences the inputs do not explain (any difference when the inputs agree exactly).
       if (!(d.differing_fraction > m.options.inherited_growth * inh)) return std::nullopt;
@@ -426,18 +465,8 @@ std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
     return std::nullopt;
   };
 
-  for (ir::ValueId id : g.inputs) {
-    if (auto d = judge(id, 0.0)) return d;
-    carry(id, 0.0);
-  }
-  for (size_t n = 0; n < g.num_nodes(); ++n) {
-    const double inh = inherited(static_cast<ir::NodeId>(n));
-    for (ir::ValueId out : g.node(static_cast<ir::NodeId>(n)).outputs) {
-      if (out == ir::kNoValue) continue;
-      if (auto d = judge(out, inh)) return d;
-      carry(out, inh);
-    }
-  }
+  for (const auto& [id, inh] : inherited(pair))
+    if (auto d = judge(id, inh)) return d;
   return std::nullopt;
 }
 

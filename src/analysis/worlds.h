@@ -127,6 +127,15 @@ class WorldRunner {
   std::vector<TensorComparison> tensors() const;
   // The first divergence of a pair (rules at the top), or nullopt.
   std::optional<Divergence> first_divergence(WorldPair pair) const;
+  // Per tensor compared in the pair, in topological order: what its node's inputs bring (the
+  // rules at the top): the sum of their relative error energies (float-reference pairs) or the
+  // largest differing fraction among them (arithmetic pair). A tensor's own contribution (its
+  // local error) is what it carries beyond that.
+  std::vector<std::pair<ir::ValueId, double>> inherited(WorldPair pair) const;
+
+  const ir::Graph& graph() const;
+  const quant::QuantPlan& plan() const;
+  const targets::TargetProfile& profile() const;
 
   struct Impl;
 
@@ -134,6 +143,10 @@ class WorldRunner {
   explicit WorldRunner(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The fraction of a tensor's elements that differ in a pair: integers where compared, else
+// values (0 when nothing was compared).
+double differing_fraction(const TensorMetrics& tm);
 
 // Stable key order: {"samples", "tensors": [...], "first_divergence": {pair: ... or null}}.
 nlohmann::ordered_json to_json(const TensorComparison& t);

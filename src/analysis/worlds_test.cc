@@ -12,17 +12,15 @@
 #include <iostream>
 #include <map>
 
+#include "analysis/demo_test_util.h"
 #include "intworld/int_world.h"
-#include "onnx/importer.h"
-#include "quant/planner.h"
 #include "runtime/interpreter.h"
-#include "tensor/npy.h"
 
 namespace qdiff::analysis {
 namespace {
 
 constexpr int kCalibSamples = 32;
-constexpr int kSamples = 48;
+constexpr int kSamples = demo_testing::kDemoSamples;
 
 struct Demo {
   ir::Graph graph;
@@ -35,36 +33,13 @@ struct Demo {
 const Demo& demo() {
   static const Demo* d = [] {
     auto* out = new Demo;
-    auto model =
-        onnx::import_model(std::string(QDIFF_SOURCE_DIR) + "/models/demo/demo_folded.onnx");
-    QDIFF_ASSERT(model.ok(), "demo model");
-    out->graph = std::move(model->graph);
-    auto all = read_npy(std::string(QDIFF_SOURCE_DIR) + "/models/demo/samples.npy");
-    QDIFF_ASSERT(all.ok(), "demo samples");
-    const int64_t per = 28 * 28;
-    for (int i = 0; i < kSamples; ++i) {
-      Tensor x = Tensor::zeros(DType::kFloat32, {1, 1, 28, 28});
-      std::memcpy(x.mutable_data<float>(), all->data<float>() + i * per, x.nbytes());
-      out->samples.push_back(x);
-    }
-    const ir::Graph& g = out->graph;
-    auto interp = runtime::Interpreter::create(g, {});
-    QDIFF_ASSERT(interp.ok(), "interpreter");
-    runtime::StatisticsObserver stats;
-    for (int i = 0; i < kCalibSamples; ++i)
-      QDIFF_ASSERT((*interp)->run({&out->samples[static_cast<size_t>(i)], 1}, &stats).ok(),
-                   "float run");
-    std::map<ir::ValueId, std::pair<float, float>> ranges;
-    for (const auto& [id, ts] : stats.stats())
-      if (ts.count > 0) ranges[id] = {static_cast<float>(ts.min), static_cast<float>(ts.max)};
-    auto structure = quant::plan_structure(g);
-    QDIFF_ASSERT(structure.ok(), "structure");
+    out->graph = demo_testing::demo_data().graph;
+    out->samples = demo_testing::demo_data().samples;
     auto profile = targets::builtin_profile("ort-cpu");
     QDIFF_ASSERT(profile.ok(), "profile");
     out->profile = *profile;
-    auto plan = quant::make_plan(g, *structure, profile->scheme, ranges, "minmax");
-    QDIFF_ASSERT(plan.ok(), "plan");
-    out->plan = *plan;
+    out->plan = demo_testing::minmax_plan(out->graph, {out->samples.data(), kCalibSamples},
+                                          profile->scheme);
     return out;
   }();
   return *d;
@@ -74,14 +49,8 @@ std::unique_ptr<WorldRunner> run_worlds(const quant::QuantPlan& plan,
                                         const targets::TargetProfile& profile,
                                         int samples = kSamples) {
   const Demo& d = demo();
-  auto runner = WorldRunner::create(d.graph, plan, profile);
-  EXPECT_TRUE(runner.ok()) << runner.status().message();
-  if (!runner.ok()) return nullptr;
-  for (int i = 0; i < samples; ++i) {
-    Status s = (*runner)->run_sample({&d.samples[static_cast<size_t>(i)], 1});
-    EXPECT_TRUE(s.ok()) << s.message();
-  }
-  return std::move(*runner);
+  return demo_testing::run_worlds(d.graph, plan, profile,
+                                  {d.samples.data(), static_cast<size_t>(samples)});
 }
 
 void print_table(const WorldRunner& r) {

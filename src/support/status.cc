@@ -21,6 +21,8 @@ std::string_view error_code_name(ErrorCode code) {
       return "resource limit";
     case ErrorCode::kInternal:
       return "internal error";
+    case ErrorCode::kGoalFailed:
+      return "goal failed";
   }
   return "unknown";
 }

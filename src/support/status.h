@@ -19,6 +19,9 @@ enum class ErrorCode : uint8_t {
   kIo,               // missing or unreadable file
   kResourceLimit,    // a tensor would exceed the memory limit
   kInternal,         // a bug in qdiff
+  // Not an error: the command ran and its result fails a stated goal (qdiff diagnose found
+  // error-severity findings, qdiff tune missed its goal). Exit code 1.
+  kGoalFailed,
 };
 
 std::string_view error_code_name(ErrorCode code);
@@ -62,6 +65,9 @@ inline Status io_error(std::string message) {
 }
 inline Status resource_limit(std::string message) {
   return Status(ErrorCode::kResourceLimit, std::move(message));
+}
+inline Status goal_failed(std::string message) {
+  return Status(ErrorCode::kGoalFailed, std::move(message));
 }
 
 template <typename T>

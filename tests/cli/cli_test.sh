@@ -331,19 +331,27 @@ expect_error cmp_count "holds 2: compare needs the same samples" "$QDIFF" compar
 expect_error cmp_shapes "tensor 'logits': shape [1,10]" "$QDIFF" compare "$C/float" "$C/wide"
 expect_error cmp_tensor "no tensor named 'nope'" "$QDIFF" compare "$C/float" "$C/fq" --tensor nope
 
-# qdiff diagnose: the three worlds side by side. A healthy ort-cpu run diverges nowhere; a target
-# that pads with the integer 0 instead of the zero point diverges from fake-quant at the first
-# padded unit (the stem Conv + Clip), by many steps.
+# qdiff diagnose: the three worlds side by side. A healthy ort-cpu run diverges nowhere, has no
+# error finding and exits 0; a target that pads with the integer 0 instead of the zero point
+# diverges from fake-quant at the first padded unit (the stem Conv + Clip), by many steps: its
+# top finding is a verified padding error at the stem Conv, and the exit code is 1.
 D=$TMP/diag
 mkdir -p "$D"
 out=$("$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --json "$D/healthy.json" 2>&1)
 rc=$?
 if [[ $rc -ne 0 ]]; then fail "diagnose healthy: exit $rc ($out)"
 elif [[ $(printf '%s\n' "$out" | grep -c "^    [a-z]* *none$") -ne 3 ]]; then fail "diagnose healthy: a divergence reported: $out"
+elif [[ "$out" != *"verdict: healthy (0 error, 0 warning"* ]]; then fail "diagnose healthy: verdict: $out"
 else ok; fi
 printf '{"schema": "qdiff.target/1", "name": "pad0", "base": "ort-cpu", "pad_with_zero_point": false, "pad_value": 0}' >"$D/pad0.json"
-out=$("$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --target "$D/pad0.json" --json "$D/pad0_report.json" 2>&1)
-if [[ "$out" != *"arithmetic    /stem/act/Clip_output_0"* ]]; then fail "diagnose pad0: $out"; else ok; fi
+out=$("$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --target "$D/pad0.json" --json "$D/pad0_report.json" --html "$D/pad0.html" 2>&1)
+rc=$?
+if [[ $rc -ne 1 ]]; then fail "diagnose pad0: exit $rc, expected 1 ($out)"
+elif [[ "$out" != *"arithmetic    /stem/act/Clip_output_0"* ]]; then fail "diagnose pad0: $out"
+elif [[ "$out" != *" 1. error   padding            /stem/conv/Conv"* ]]; then fail "diagnose pad0 finding: $out"
+elif [[ "$out" != *"1 finding(s) of severity error"* ]]; then fail "diagnose pad0 exit message: $out"
+elif ! grep -q "pad with the input" "$D/pad0.html"; then fail "diagnose pad0: the HTML page lacks the fix"
+else ok; fi
 /usr/bin/python3 - "$D" <<'PY' && ok || fail "diagnose JSON"
 import json, sys
 d = sys.argv[1]
@@ -355,6 +363,13 @@ fd = p["first_divergence"]["arithmetic"]
 assert fd["tensor"] == "/stem/act/Clip_output_0", fd
 names = [t["tensor"] for t in h["tensors"]]
 assert names[0] == "input" and names[-1] == "logits", names
+assert h["summary"]["verdict"] == "healthy", h["summary"]
+assert all(f["severity"] != "error" for f in h["findings"]), h["findings"]
+assert p["summary"]["verdict"] == "broken" and p["summary"]["findings"]["error"] == 1, p["summary"]
+top = p["findings"][0]
+assert top["rank"] == 1 and top["category"] == "padding" and top["node"] == "/stem/conv/Conv", top
+assert float(top["fix_verified"]["after"]) > float(top["fix_verified"]["before"]) + 20, top
+assert "pad_value" in top["evidence"]["mechanisms"], top["evidence"]
 PY
 "$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --json "$D/again.json" --threads 2 >/dev/null 2>&1
 cmp -s "$D/healthy.json" "$D/again.json" && ok || fail "diagnose JSON differs between runs / thread counts"

@@ -1,8 +1,8 @@
 // qdiff diagnose MODEL --data D [--target T] [--plan P | --quantized Q | --encodings E]: the float,
 // fake-quant and integer worlds of MODEL run side by side over the samples (analysis/worlds.h),
-// every tensor compared in each pair of worlds, the first divergence of each pair located. The
-// findings of issue 5 (causes, fixes, verified re-runs) are built on this; this command reports
-// the comparisons they start from.
+// every tensor compared in each pair of worlds, the first divergence of each pair located, then
+// the causes found and their fixes verified on the first samples (analysis/findings.h).
+// Exit code 1 when a finding has severity error.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -13,11 +13,15 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
+#include "analysis/findings.h"
 #include "analysis/worlds.h"
 #include "commands.h"
 #include "onnx/importer.h"
 #include "quant/calibrate.h"
 #include "quant_side.h"
+#include "report/html.h"
 #include "runtime/images.h"
 #include "runtime/samples.h"
 #include "targets/profile.h"
@@ -33,8 +37,11 @@ struct DiagnoseOptions {
   std::string target = "ort-cpu";
   QuantSideOptions side;
   int64_t samples = -1;
+  int64_t verify_samples = 16;
+  int64_t candidates = 6;
   int threads = 1;
   std::string json;
+  std::string html;
 };
 
 std::string fmt_db(double v) {
@@ -93,14 +100,26 @@ Status run_diagnose(const DiagnoseOptions& o) {
   QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader reader,
                          runtime::SampleReader::open(g, o.data, preprocess));
   std::vector<Tensor> inputs;
+  std::vector<std::vector<Tensor>> verify;  // the first samples: the fixes are verified on them
   std::string name;
+  const bool progress = isatty(fileno(stderr));
   while (o.samples < 0 || runner->samples() < o.samples) {
     QDIFF_ASSIGN_OR_RETURN(bool more, reader.next(&inputs, &name));
     if (!more) break;
     Status s = runner->run_sample(inputs);
     if (!s.ok()) return s.with_context("sample " + name);
+    if (static_cast<int64_t>(verify.size()) < o.verify_samples) verify.push_back(inputs);
+    if (progress)
+      std::fprintf(stderr, "\r  worlds: %lld samples", static_cast<long long>(runner->samples()));
   }
   if (runner->samples() == 0) return invalid_argument("no samples in --data");
+  if (progress)
+    std::fprintf(stderr, "\r  finding causes on %zu samples...          ", verify.size());
+  analysis::FindingsOptions fo;
+  fo.candidates = o.candidates;
+  fo.threads = o.threads;
+  QDIFF_ASSIGN_OR_RETURN(analysis::Diagnosis dx, analysis::find_causes(*runner, verify, fo));
+  if (progress) std::fprintf(stderr, "\r%60s\r", "");
 
   const std::vector<analysis::TensorComparison> tensors = runner->tensors();
   std::printf("qdiff diagnose: %s, %lld samples, target %s\n  quantization: %s\n", o.model.c_str(),
@@ -132,6 +151,26 @@ Status run_diagnose(const DiagnoseOptions& o) {
       std::printf("\n");
     }
   }
+  int64_t counts[3] = {0, 0, 0};  // error, warning, info
+  for (const analysis::Finding& f : dx.findings)
+    ++counts[f.severity == "error" ? 0 : f.severity == "warning" ? 1 : 2];
+  std::printf("  verdict: %s (%lld error, %lld warning, %lld info findings)\n", dx.verdict.c_str(),
+              static_cast<long long>(counts[0]), static_cast<long long>(counts[1]),
+              static_cast<long long>(counts[2]));
+  if (dx.findings.empty())
+    std::printf("  findings: none\n");
+  else
+    std::printf("  findings, by the share of the output error their fix removes:\n");
+  for (size_t i = 0; i < dx.findings.size(); ++i) {
+    const analysis::Finding& f = dx.findings[i];
+    std::printf("  %2zu. %-7s %-18s %s (%s)\n      %s\n      fix: %s\n", i + 1, f.severity.c_str(),
+                f.category.c_str(), f.node.c_str(), f.tensor.c_str(), f.summary.c_str(),
+                f.fix.c_str());
+    if (f.fix_verified)
+      std::printf("      verified on %zu samples: %s %s -> %s\n", verify.size(),
+                  f.fix_verified->metric.c_str(), fmt_db(f.fix_verified->before).c_str(),
+                  fmt_db(f.fix_verified->after).c_str());
+  }
   std::printf("  first divergence (analysis/worlds.h gives the rules):\n");
   for (WorldPair p : pairs) {
     const std::optional<analysis::Divergence> d = runner->first_divergence(p);
@@ -160,21 +199,70 @@ Status run_diagnose(const DiagnoseOptions& o) {
                 clip_name(t.op_type.empty() ? "(input)" : t.op_type, 18).c_str(), bar(q).c_str(),
                 fmt_db(q).c_str(), fmt_db(a).c_str(), lsb.c_str());
   }
-  if (!o.json.empty()) {
+  if (!o.json.empty() || !o.html.empty()) {
     nlohmann::ordered_json j;
     j["schema"] = "qdiff.diagnose/1";
     j["model"] = o.model;
     j["target"] = o.target;
     j["quantization"] = plan_source;
-    j["analyses"] = {"worlds", "first_divergence"};
+    nlohmann::ordered_json analyses = nlohmann::ordered_json::array();
+    for (const char* a : {"worlds", "first_divergence", "local_error", "sensitivity",
+                          "fix_verification", "mechanism_differential"})
+      analyses.push_back(a);
+    j["analyses"] = std::move(analyses);
     nlohmann::ordered_json w = analysis::worlds_to_json(*runner);
-    for (auto& [k, v] : w.items()) j[k] = v;
-    std::ofstream out(o.json, std::ios::trunc);
-    if (!out) return io_error(o.json + ": cannot write");
-    out << j.dump(1) << "\n";
-    if (!out) return io_error(o.json + ": write failed");
-    std::printf("  json: %s\n", o.json.c_str());
+    nlohmann::ordered_json summary;
+    summary["verdict"] = dx.verdict;
+    nlohmann::ordered_json outs = nlohmann::ordered_json::array();
+    for (ir::ValueId out : g.outputs)
+      for (const analysis::TensorComparison& t : tensors)
+        if (t.value == out) {
+          nlohmann::ordered_json oj;
+          oj["tensor"] = t.name;
+          oj["quantization"] = t.quantization ? analysis::to_json(*t.quantization) : nullptr;
+          oj["arithmetic"] = t.arithmetic ? analysis::to_json(*t.arithmetic) : nullptr;
+          oj["total"] = t.total ? analysis::to_json(*t.total) : nullptr;
+          outs.push_back(std::move(oj));
+        }
+    summary["outputs"] = std::move(outs);
+    nlohmann::ordered_json count_json;
+    count_json["error"] = counts[0];
+    count_json["warning"] = counts[1];
+    count_json["info"] = counts[2];
+    summary["findings"] = std::move(count_json);
+    j["samples"] = w["samples"];
+    j["summary"] = std::move(summary);
+    nlohmann::ordered_json fl = nlohmann::ordered_json::array();
+    for (size_t i = 0; i < dx.findings.size(); ++i) {
+      nlohmann::ordered_json fj;
+      fj["rank"] = static_cast<int64_t>(i + 1);
+      const nlohmann::ordered_json body = analysis::to_json(dx.findings[i]);
+      for (auto it = body.begin(); it != body.end(); ++it) fj[it.key()] = it.value();
+      fl.push_back(std::move(fj));
+    }
+    j["findings"] = std::move(fl);
+    j["first_divergence"] = w["first_divergence"];
+    j["tensors"] = w["tensors"];
+    j["evidence"] = dx.analyses;
+    auto write = [](const std::string& path, const std::string& text) -> Status {
+      std::ofstream out(path, std::ios::trunc | std::ios::binary);
+      if (!out) return io_error(path + ": cannot write");
+      out << text;
+      if (!out) return io_error(path + ": write failed");
+      return Status();
+    };
+    if (!o.json.empty()) {
+      QDIFF_RETURN_IF_ERROR(write(o.json, j.dump(1) + "\n"));
+      std::printf("  json: %s\n", o.json.c_str());
+    }
+    if (!o.html.empty()) {
+      QDIFF_ASSIGN_OR_RETURN(std::string page, report::diagnose_html(j));
+      QDIFF_RETURN_IF_ERROR(write(o.html, page));
+      std::printf("  html: %s\n", o.html.c_str());
+    }
   }
+  if (counts[0] > 0)
+    return goal_failed("diagnose: " + std::to_string(counts[0]) + " finding(s) of severity error");
   return Status();
 }
 
@@ -185,7 +273,8 @@ void add_diagnose_command(CLI::App& app, std::function<Status()>& run) {
   CLI::App* cmd = app.add_subcommand(
       "diagnose",
       "Run the float, fake-quant and integer (target) worlds side by side over the samples, "
-      "compare every tensor in each pair of worlds and locate where each pair first diverges");
+      "compare every tensor in each pair of worlds, locate where each pair first diverges, and "
+      "find the causes with fixes verified by re-running (exit 1 on an error finding)");
   cmd->add_option("model", o->model, "Float ONNX model (or a quantized model with --quantized)")
       ->required();
   cmd->add_option("--data", o->data,
@@ -199,8 +288,17 @@ void add_diagnose_command(CLI::App& app, std::function<Status()>& run) {
       ->default_val("ort-cpu");
   add_quant_side_options(*cmd, o->side);
   cmd->add_option("--samples", o->samples, "At most this many samples (default: all)");
+  cmd->add_option("--verify-samples", o->verify_samples,
+                  "Verify fixes on the first N samples (held in memory)")
+      ->default_val(16)
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_option("--candidates", o->candidates,
+                  "Units examined for a quantization cause (by their local error)")
+      ->default_val(6)
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}));
   cmd->add_option("--threads", o->threads, "Threads (results do not depend on it)")->default_val(1);
-  cmd->add_option("--json", o->json, "Write the comparison as JSON (schema qdiff.diagnose/1)");
+  cmd->add_option("--json", o->json, "Write the report as JSON (schema qdiff.diagnose/1)");
+  cmd->add_option("--html", o->html, "Write the report as one self-contained HTML page");
   cmd->callback([o, &run] { run = [o] { return run_diagnose(*o); }; });
 }
 

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   qdiff::cli::add_export_command(app, run);
   qdiff::cli::add_compare_command(app, run);
   qdiff::cli::add_diagnose_command(app, run);
+  qdiff::cli::add_report_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -26,6 +27,10 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   const qdiff::Status s = run();
+  if (s.code() == qdiff::ErrorCode::kGoalFailed) {
+    std::fprintf(stderr, "qdiff: %s\n", s.message().c_str());
+    return 1;
+  }
   if (!s.ok()) {
     std::fprintf(stderr, "qdiff: error: %s\n", s.message().c_str());
     return s.code() == qdiff::ErrorCode::kInternal ? 3 : 2;

@@ -1,0 +1,927 @@
+#include "analysis/findings.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "calib/observers.h"
+#include "intworld/int_world.h"
+#include "quant/fake_quant.h"
+#include "quant/plan_edit.h"
+#include "runtime/interpreter.h"
+#include "runtime/model_info.h"
+
+namespace qdiff::analysis {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+
+// Output error of one world against another over the verification samples.
+struct Score {
+  double err = 0, ref = 0;
+  int64_t rows = 0, agree = 0;
+  int64_t nonfinite = 0;
+  double sqnr_db() const { return err > 0 ? 10.0 * std::log10(ref / err) : kInf; }
+  bool classifier() const { return rows > 0; }
+  double top1() const { return rows ? static_cast<double>(agree) / static_cast<double>(rows) : 1; }
+  // The fraction of this score's error `after` removes.
+  double removed_by(const Score& after) const {
+    return err > 0 ? std::clamp(1.0 - after.err / err, -kInf, 1.0) : 0.0;
+  }
+};
+
+nlohmann::ordered_json score_json(const Score& s) {
+  nlohmann::ordered_json j;
+  j["sqnr_db"] = json_number(s.sqnr_db());
+  if (s.classifier()) j["top1_agreement"] = json_number(s.top1());
+  return j;
+}
+
+// The graph outputs of one run, as float32 (integer outputs dequantized).
+using Outputs = std::vector<Tensor>;
+
+void add_score(Score& s, const Outputs& ref, const Outputs& test) {
+  for (size_t o = 0; o < ref.size(); ++o) {
+    std::span<const float> x = ref[o].values<float>();
+    std::span<const float> y = test[o].values<float>();
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
+        ++s.nonfinite;
+        continue;
+      }
+      const double d = static_cast<double>(x[i]) - y[i];
+      s.err += d * d;
+      s.ref += static_cast<double>(x[i]) * x[i];
+    }
+  }
+  if (ref.empty() || ref[0].rank() < 1) return;
+  const int64_t classes = ref[0].dim(ref[0].rank() - 1);
+  if (classes < 2) return;
+  std::span<const float> x = ref[0].values<float>();
+  std::span<const float> y = test[0].values<float>();
+  for (size_t r = 0; r + static_cast<size_t>(classes) <= x.size();
+       r += static_cast<size_t>(classes)) {
+    ++s.rows;
+    const auto c = static_cast<size_t>(classes);
+    if (argmax_row(x.subspan(r, c)) == argmax_row(y.subspan(r, c))) ++s.agree;
+  }
+}
+
+// Re-runs worlds over the verification samples, output by output.
+class Verifier {
+ public:
+  Verifier(const WorldRunner& runner, std::span<const std::vector<Tensor>> samples, int threads)
+      : g_(runner.graph()), samples_(samples), threads_(threads) {}
+
+  Status init(const quant::QuantPlan& base) {
+    runtime::RunOptions ro;
+    ro.threads = threads_;
+    QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(g_, ro));
+    for (const std::vector<Tensor>& in : samples_) {
+      QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in));
+      float_.push_back(plain(std::move(out)));
+    }
+    QDIFF_ASSIGN_OR_RETURN(fq_base_, fake_quant_outputs(base));
+    return Status();
+  }
+
+  Result<std::vector<Outputs>> fake_quant_outputs(const quant::QuantPlan& plan) const {
+    QDIFF_ASSIGN_OR_RETURN(auto fq, quant::FakeQuantWorld::create(g_, plan));
+    runtime::RunOptions ro;
+    ro.threads = threads_;
+    QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(fq->graph(), ro));
+    std::vector<Outputs> all;
+    for (const std::vector<Tensor>& in : samples_) {
+      QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in, nullptr, fq->transform()));
+      all.push_back(plain(std::move(out)));
+    }
+    return all;
+  }
+
+  // Fake-quant world of `plan` against the float world.
+  Result<Score> fake_quant(const quant::QuantPlan& plan) const {
+    QDIFF_ASSIGN_OR_RETURN(std::vector<Outputs> all, fake_quant_outputs(plan));
+    Score s;
+    for (size_t i = 0; i < all.size(); ++i) add_score(s, float_[i], all[i]);
+    return s;
+  }
+  Score base_fake_quant() const {
+    Score s;
+    for (size_t i = 0; i < fq_base_.size(); ++i) add_score(s, float_[i], fq_base_[i]);
+    return s;
+  }
+
+  // Integer world of `plan` under `profile` against the base fake-quant world.
+  Result<Score> integer(const quant::QuantPlan& plan, const targets::TargetProfile& profile) const {
+    intworld::IntWorldOptions io;
+    io.threads = threads_;
+    QDIFF_ASSIGN_OR_RETURN(auto iw, intworld::IntWorld::create(g_, plan, profile, io));
+    Score s;
+    for (size_t i = 0; i < samples_.size(); ++i) {
+      QDIFF_ASSIGN_OR_RETURN(Outputs out, iw->run(samples_[i]));
+      for (size_t o = 0; o < out.size(); ++o) {
+        if (const quant::TensorPlan* q = iw->quantized(g_.outputs[o])) {
+          QDIFF_ASSIGN_OR_RETURN(out[o], intworld::dequantize_tensor(out[o], q->params));
+        }
+      }
+      add_score(s, fq_base_[i], plain(std::move(out)));
+    }
+    return s;
+  }
+
+  // Runs the float world and hands `observer` the tensors it wants.
+  Status observe_float(runtime::Observer& observer) const {
+    runtime::RunOptions ro;
+    ro.threads = threads_;
+    QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(g_, ro));
+    for (const std::vector<Tensor>& in : samples_) {
+      QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in, &observer));
+    }
+    return Status();
+  }
+
+ private:
+  static Outputs plain(Outputs out) {
+    for (Tensor& t : out) t = t.to_plain();
+    return out;
+  }
+  const ir::Graph& g_;
+  std::span<const std::vector<Tensor>> samples_;
+  int threads_;
+  std::vector<Outputs> float_, fq_base_;
+};
+
+// A quantized unit: its first node, members in graph order, and the tensor it produces.
+struct Unit {
+  std::string head;
+  ir::NodeId head_id = 0;
+  std::vector<ir::NodeId> members;
+  ir::ValueId output = ir::kNoValue;
+};
+
+std::map<std::string, Unit> units_of(const ir::Graph& g, const quant::QuantPlan& plan) {
+  std::map<std::string, ir::NodeId> ids;
+  for (size_t i = 0; i < g.num_nodes(); ++i)
+    ids[g.node(static_cast<ir::NodeId>(i)).name] = static_cast<ir::NodeId>(i);
+  std::map<std::string, Unit> units;
+  for (const quant::NodePlan& np : plan.nodes) {
+    auto it = ids.find(np.name);
+    if (it == ids.end() || np.precision == quant::Precision::kFloat) continue;
+    Unit& u = units[np.unit];
+    u.head = np.unit;
+    if (auto h = ids.find(np.unit); h != ids.end()) u.head_id = h->second;
+    u.members.push_back(it->second);
+  }
+  for (auto& [name, u] : units) {
+    std::sort(u.members.begin(), u.members.end());
+    const ir::Node& last = g.node(u.members.back());
+    if (!last.outputs.empty()) u.output = last.outputs[0];
+  }
+  return units;
+}
+
+// The unit a tensor's producer belongs to ("" for a graph input).
+std::string unit_of_tensor(const ir::Graph& g, const quant::QuantPlan& plan, ir::ValueId v) {
+  const ir::NodeId p = g.value(v).producer;
+  if (p == UINT32_MAX) return "";
+  const quant::NodePlan* np = plan.find_node(g.node(p).name);
+  return np ? np->unit : g.node(p).name;
+}
+
+std::string op_of(const ir::Graph& g, const std::string& node) {
+  for (size_t i = 0; i < g.num_nodes(); ++i)
+    if (g.node(static_cast<ir::NodeId>(i)).name == node)
+      return g.node(static_cast<ir::NodeId>(i)).op_type;
+  return "";
+}
+
+// Float values of the candidate tensors over the verification samples: data range, the range
+// the MSE observer picks for the tensor's format, and the elements the plan's grid clips.
+class RangeStats : public runtime::Observer {
+ public:
+  struct Entry {
+    QuantParams grid;
+    std::optional<calib::RangeObserver> minmax, mse;
+    int64_t clipped = 0, total = 0;
+    double clipped_energy = 0;
+  };
+  bool wants(ir::ValueId id) const override { return entries_.count(id) > 0; }
+  Status observe(ir::ValueId id, const Tensor& value) override {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return Status();
+    Entry& e = it->second;
+    const Tensor t = value.to_plain();
+    QDIFF_RETURN_IF_ERROR(e.minmax->update(t));
+    QDIFF_RETURN_IF_ERROR(e.mse->update(t));
+    const auto [lo, hi] = quant::grid_range(e.grid);
+    for (float x : t.values<float>()) {
+      if (!std::isfinite(x)) continue;
+      ++e.total;
+      if (x < lo || x > hi) {
+        ++e.clipped;
+        const double d = x < lo ? x - lo : x - hi;
+        e.clipped_energy += d * d;
+      }
+    }
+    return Status();
+  }
+  Status add(ir::ValueId id, const QuantParams& grid) {
+    Entry e;
+    e.grid = grid;
+    calib::ObserverOptions mm;
+    QDIFF_ASSIGN_OR_RETURN(calib::RangeObserver a, calib::RangeObserver::create(mm));
+    calib::ObserverOptions ms;
+    ms.method = calib::Method::kMse;
+    QDIFF_ASSIGN_OR_RETURN(calib::RangeObserver b, calib::RangeObserver::create(ms));
+    e.minmax.emplace(std::move(a));
+    e.mse.emplace(std::move(b));
+    entries_.emplace(id, std::move(e));
+    return Status();
+  }
+  const Entry* find(ir::ValueId id) const {
+    auto it = entries_.find(id);
+    return it == entries_.end() ? nullptr : &it->second;
+  }
+
+ private:
+  std::map<ir::ValueId, Entry> entries_;
+};
+
+calib::Format format_of(const QuantParams& p) {
+  return {p.bits, p.is_signed, p.symmetric, p.narrow_range};
+}
+
+// Per-channel spread of a weight: absmax per output channel (axis 0, or 1 for ConvTranspose).
+struct WeightSpread {
+  int64_t channels = 0;
+  double max_absmax = 0, median_absmax = 0;
+  int64_t coarse_channels = 0;  // channels using fewer than 16 levels of the per-tensor grid
+};
+
+WeightSpread weight_spread(const Tensor& w, int axis, float scale) {
+  WeightSpread s;
+  if (w.rank() < 2 || axis < 0 || axis >= w.rank()) return s;
+  s.channels = w.dim(axis);
+  int64_t inner = 1;
+  for (int64_t d = axis + 1; d < w.rank(); ++d) inner *= w.dim(d);
+  std::vector<double> absmax(static_cast<size_t>(s.channels), 0.0);
+  const std::vector<float> v = w.to_f32_vector();
+  for (size_t i = 0; i < v.size(); ++i) {
+    const auto c = static_cast<size_t>((static_cast<int64_t>(i) / inner) % s.channels);
+    absmax[c] = std::max(absmax[c], std::fabs(static_cast<double>(v[i])));
+  }
+  std::vector<double> sorted = absmax;
+  std::sort(sorted.begin(), sorted.end());
+  s.max_absmax = sorted.back();
+  s.median_absmax = sorted[sorted.size() / 2];
+  for (double a : absmax)
+    if (scale > 0 && a / scale < 16) ++s.coarse_channels;
+  return s;
+}
+
+// A mechanism of the target's arithmetic and how to switch it to fake-quant behaviour.
+struct Mechanism {
+  const char* field;
+  const char* category;
+  const char* what;  // the target's behaviour, for the summary
+  const char* fix;
+  std::function<bool(targets::TargetProfile&)> to_reference;  // false: already reference
+};
+
+std::vector<Mechanism> mechanisms() {
+  using targets::TargetProfile;
+  return {
+      {"requant", "rounding", "fixed-point requantization",
+       "requantize in float32 with round-half-to-even (as fake-quant), or evaluate the model with "
+       "this target's requantization",
+       [](TargetProfile& p) {
+         if (p.requant == targets::Requant::kFloat32 || p.requant == targets::Requant::kPowerOfTwo)
+           return false;
+         p.requant = targets::Requant::kFloat32;
+         p.requant_rounding = RoundingMode::kHalfToEven;
+         return true;
+       }},
+      {"requant_rounding", "rounding", "requantization tie rounding",
+       "round requantization ties half to even, or evaluate with this target's rounding",
+       [](TargetProfile& p) {
+         if (p.requant != targets::Requant::kFloat32 ||
+             p.requant_rounding == RoundingMode::kHalfToEven)
+           return false;
+         p.requant_rounding = RoundingMode::kHalfToEven;
+         return true;
+       }},
+      {"quantize_rounding", "rounding", "input quantization rounding",
+       "quantize the input as x / s rounded half to even (ONNX QuantizeLinear)",
+       [](TargetProfile& p) {
+         if (p.quantize_rounding == RoundingMode::kHalfToEven && !p.quantize_by_reciprocal)
+           return false;
+         p.quantize_rounding = RoundingMode::kHalfToEven;
+         p.quantize_by_reciprocal = false;
+         return true;
+       }},
+      {"multiplier_bits", "precision", "a narrow requantization multiplier",
+       "use a 31-bit requantization multiplier, or choose scales whose ratio the narrow multiplier "
+       "represents",
+       [](TargetProfile& p) {
+         if (p.multiplier_bits >= 31 || p.requant == targets::Requant::kFloat32 ||
+             p.requant == targets::Requant::kPowerOfTwo || p.requant == targets::Requant::kRndnu ||
+             p.requant == targets::Requant::kInt64Reduced)
+           return false;
+         p.multiplier_bits = 31;
+         return true;
+       }},
+      {"accumulator_bits", "saturation", "a narrow accumulator",
+       "accumulate in 32 bits, or split the reduction (fewer input channels or a narrower kernel "
+       "per accumulation)",
+       [](TargetProfile& p) {
+         if (p.accumulator_bits >= 32) return false;
+         p.accumulator_bits = 32;
+         p.overflow = targets::Overflow::kWrap;
+         return true;
+       }},
+      {"pair_saturation_u8s8", "saturation", "16-bit pair saturation (vpmaddubsw)",
+       "run on a VNNI kernel, or quantize weights to 7 bits (ONNX Runtime reduce_range) so u8 x s8 "
+       "pairs cannot saturate",
+       [](TargetProfile& p) {
+         if (!p.pair_saturation_u8s8) return false;
+         p.pair_saturation_u8s8 = false;
+         return true;
+       }},
+      {"add", "rounding", "the elementwise add arithmetic",
+       "evaluate with this target's elementwise arithmetic, or give both inputs of the add the "
+       "same scale",
+       [](TargetProfile& p) {
+         if (p.add == targets::AddScheme::kFloat || p.add == targets::AddScheme::kAlignShift)
+           return false;
+         p.add = targets::AddScheme::kFloat;
+         return true;
+       }},
+      {"avgpool", "rounding", "the average pooling arithmetic",
+       "evaluate with this target's pooling arithmetic",
+       [](TargetProfile& p) {
+         if (p.avgpool == targets::AvgPoolScheme::kFloat ||
+             p.avgpool == targets::AvgPoolScheme::kDpuMultiplier)
+           return false;
+         p.avgpool = targets::AvgPoolScheme::kFloat;
+         return true;
+       }},
+      {"avgpool_dpu", "approximation", "the DPU's average pooling multiplier",
+       "evaluate with the DPU's pooling multiplier, or use a kernel size the DPU divides exactly",
+       [](TargetProfile& p) {
+         if (p.avgpool != targets::AvgPoolScheme::kDpuMultiplier) return false;
+         p.avgpool = targets::AvgPoolScheme::kFloat;
+         return true;
+       }},
+      {"lut", "rounding", "the lookup-table rounding",
+       "evaluate with this target's lookup-table rounding",
+       [](TargetProfile& p) {
+         if (p.lut == targets::LutScheme::kFloatRhe) return false;
+         p.lut = targets::LutScheme::kFloatRhe;
+         return true;
+       }},
+      {"resize", "approximation", "fixed-point resize coordinates",
+       "resize in float (dequantize, interpolate, requantize), or evaluate with this target's "
+       "resize",
+       [](TargetProfile& p) {
+         if (p.resize == targets::ResizeScheme::kFloatRhe) return false;
+         p.resize = targets::ResizeScheme::kFloatRhe;
+         return true;
+       }},
+      {"leaky_relu_26_256", "approximation", "LeakyReLU as x * 26 / 256",
+       "train or fine-tune with LeakyReLU slope 26/256 (0.1015625), the slope the DPU computes",
+       [](TargetProfile& p) {
+         if (!p.leaky_relu_26_256) return false;
+         p.leaky_relu_26_256 = false;
+         return true;
+       }},
+      {"hard_sigmoid_2731", "approximation", "hard-sigmoid as relu6(x + 3) * 2731 / 2^14",
+       "fine-tune with the DPU's hard-sigmoid (relu6(x + 3) * 2731 / 2^14)",
+       [](TargetProfile& p) {
+         if (!p.hard_sigmoid_2731) return false;
+         p.hard_sigmoid_2731 = false;
+         return true;
+       }},
+      {"sigmoid_as_hard_sigmoid", "approximation", "Sigmoid replaced by hard-sigmoid",
+       "replace Sigmoid by hard-sigmoid in the float model and fine-tune, or run the Sigmoid on "
+       "the CPU",
+       [](TargetProfile& p) {
+         if (!p.sigmoid_as_hard_sigmoid) return false;
+         p.sigmoid_as_hard_sigmoid = false;
+         return true;
+       }},
+      {"silu_as_hard_swish", "approximation", "SiLU replaced by hard-swish",
+       "replace SiLU by hard-swish in the float model and fine-tune, or run the SiLU on the CPU",
+       [](TargetProfile& p) {
+         if (!p.silu_as_hard_swish) return false;
+         p.silu_as_hard_swish = false;
+         return true;
+       }},
+      {"pad_value", "padding", "padding with a fixed integer instead of the zero point",
+       "pad with the input's zero point (the real 0): fix the pad value of the compiled "
+       "convolution, or pad explicitly before it",
+       [](TargetProfile& p) {
+         if (p.pad_with_zero_point) return false;
+         p.pad_with_zero_point = true;
+         p.pad_value = 0;
+         return true;
+       }},
+  };
+}
+
+// Whether a pair's metrics at the first output, over all samples, show a damaged output
+// (severity rules at the top of findings.h).
+bool damaged(const std::optional<TensorMetrics>& m) {
+  if (!m) return false;
+  if (m->top1) {
+    const int64_t flipped = m->top1->rows - m->top1->agree;
+    if (flipped >= 3 && static_cast<double>(flipped) > 0.015 * static_cast<double>(m->top1->rows))
+      return true;
+  }
+  const bool classifier = m->top1 && m->top1->rows > 0;
+  return m->sqnr_db < (classifier ? 10.0 : 20.0);
+}
+
+// A quantization finding's severity from the fraction of the error its fix removes.
+std::string severity_of(double removed, bool output_damaged) {
+  if (output_damaged && removed >= 0.5) return "error";
+  if (output_damaged && removed >= 0.2) return "warning";
+  return "info";
+}
+
+}  // namespace
+
+nlohmann::ordered_json to_json(const Finding& f) {
+  nlohmann::ordered_json j;
+  j["node"] = f.node;
+  j["tensor"] = f.tensor;
+  j["op_type"] = f.op_type;
+  j["category"] = f.category;
+  j["severity"] = f.severity;
+  j["summary"] = f.summary;
+  j["evidence"] = f.evidence;
+  j["fix"] = f.fix;
+  if (f.fix_verified) {
+    nlohmann::ordered_json v;
+    v["metric"] = f.fix_verified->metric;
+    v["before"] = json_number(f.fix_verified->before);
+    v["after"] = json_number(f.fix_verified->after);
+    j["fix_verified"] = std::move(v);
+  } else {
+    j["fix_verified"] = nullptr;
+  }
+  j["impact"] = json_number(f.impact);
+  return j;
+}
+
+Result<Diagnosis> find_causes(const WorldRunner& runner,
+                              std::span<const std::vector<Tensor>> verify,
+                              const FindingsOptions& options) {
+  const ir::Graph& g = runner.graph();
+  const quant::QuantPlan& plan = runner.plan();
+  const targets::TargetProfile& profile = runner.profile();
+  const std::vector<TensorComparison> table = runner.tensors();
+  Diagnosis dx;
+  std::vector<Finding>& findings = dx.findings;
+
+  // Invalid values: the first tensor holding NaN/Inf in each world.
+  {
+    bool float_seen = false, fq_seen = false, int_seen = false;
+    for (const TensorComparison& t : table) {
+      auto report = [&](const char* world, int64_t nan, int64_t inf, int64_t elements) {
+        Finding f;
+        f.node = t.node;
+        f.tensor = t.name;
+        f.op_type = t.op_type;
+        f.category = "invalid-values";
+        f.severity = "error";
+        f.summary = std::string("the ") + world + " world produces " + std::to_string(nan) +
+                    " NaN and " + std::to_string(inf) + " Inf of " + std::to_string(elements) +
+                    " values at " + (t.node.empty() ? "graph input " : "") + t.name;
+        f.evidence["world"] = world;
+        f.evidence["nan"] = nan;
+        f.evidence["inf"] = inf;
+        f.evidence["elements"] = elements;
+        f.fix = t.node.empty() ? "remove or repair the samples holding NaN/Inf"
+                               : "guard node " + t.node +
+                                     " against invalid inputs (division by zero, log or sqrt "
+                                     "of a non-positive value, overflow)";
+        f.impact = kInf;
+        findings.push_back(std::move(f));
+      };
+      if (t.quantization) {
+        const TensorMetrics& m = *t.quantization;
+        if (!float_seen && m.ref_nan + m.ref_inf > 0) {
+          float_seen = true;
+          report("float", m.ref_nan, m.ref_inf, m.elements);
+        } else if (!float_seen && !fq_seen && m.test_nan + m.test_inf > 0) {
+          fq_seen = true;
+          report("fake-quant", m.test_nan, m.test_inf, m.elements);
+        }
+      }
+      if (t.arithmetic && !float_seen && !fq_seen && !int_seen) {
+        const TensorMetrics& m = *t.arithmetic;
+        if (m.test_nan + m.test_inf > 0) {
+          int_seen = true;
+          report("integer", m.test_nan, m.test_inf, m.elements);
+        }
+      }
+    }
+  }
+
+  if (verify.empty()) return invalid_argument("findings: no verification samples");
+  Verifier verifier(runner, verify, options.threads);
+  QDIFF_RETURN_IF_ERROR(verifier.init(plan));
+  const Score quant_before = verifier.base_fake_quant();
+  QDIFF_ASSIGN_OR_RETURN(const Score arith_before, verifier.integer(plan, profile));
+  const double total_err = quant_before.err + arith_before.err;
+  bool quant_damaged = false, total_damaged = false;
+  for (const TensorComparison& t : table)
+    if (!g.outputs.empty() && t.value == g.outputs[0]) {
+      quant_damaged = damaged(t.quantization);
+      total_damaged = damaged(t.total);
+    }
+  auto impact = [&](const Score& before, const Score& after) {
+    return total_err > 0 ? std::max(0.0, before.err - after.err) / total_err : 0.0;
+  };
+  nlohmann::ordered_json& an = dx.analyses;
+  an["verify_samples"] = static_cast<int64_t>(verify.size());
+  an["quantization_output"] = score_json(quant_before);
+  an["arithmetic_output"] = score_json(arith_before);
+
+  // --- Quantization: candidates by local error, their fixes verified -------------------------
+  const std::map<std::string, Unit> units = units_of(g, plan);
+  std::vector<double> rel(g.num_values(), -1.0);
+  for (const TensorComparison& t : table)
+    if (t.quantization && t.quantization->ref_norm > 0)
+      rel[t.value] = std::pow(t.quantization->error_norm / t.quantization->ref_norm, 2);
+  struct Candidate {
+    const Unit* unit;
+    double local = 0, relative = 0;
+  };
+  std::vector<Candidate> candidates;
+  // Graph inputs too: their grid is the first thing the samples meet (range fixes only).
+  std::vector<Unit> input_units;
+  for (ir::ValueId in : g.inputs) {
+    const quant::TensorPlan* tp = plan.find(g.value(in).name);
+    if (tp && tp->role == quant::Role::kActivation && rel[in] >= 0) {
+      Unit u;
+      u.output = in;
+      input_units.push_back(u);
+    }
+  }
+  for (const Unit& u : input_units) candidates.push_back({&u, rel[u.output], rel[u.output]});
+  for (const auto& [name, u] : units) {
+    if (u.output == ir::kNoValue || rel[u.output] < 0) continue;
+    const quant::TensorPlan* out = plan.find(g.value(u.output).name);
+    if (!out || out->role != quant::Role::kActivation) continue;
+    std::set<ir::ValueId> members_out;
+    for (ir::NodeId n : u.members)
+      for (ir::ValueId o : g.node(n).outputs) members_out.insert(o);
+    double inherited = 0;
+    for (ir::NodeId n : u.members)
+      for (ir::ValueId in : g.node(n).inputs)
+        if (in != ir::kNoValue && !members_out.count(in) && !g.value(in).initializer && rel[in] > 0)
+          inherited += rel[in];
+    candidates.push_back({&u, rel[u.output] - inherited, rel[u.output]});
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.local != b.local) return a.local > b.local;
+    return a.unit->head != b.unit->head ? a.unit->head < b.unit->head
+                                        : a.unit->output < b.unit->output;
+  });
+  if (static_cast<int64_t>(candidates.size()) > options.candidates)
+    candidates.resize(static_cast<size_t>(options.candidates));
+
+  RangeStats stats;
+  for (const Candidate& c : candidates) {
+    const quant::TensorPlan* out = plan.find(g.value(c.unit->output).name);
+    if (!out->params.per_channel() && !out->dynamic)
+      QDIFF_RETURN_IF_ERROR(stats.add(c.unit->output, out->params));
+  }
+  if (!candidates.empty()) QDIFF_RETURN_IF_ERROR(verifier.observe_float(stats));
+
+  nlohmann::ordered_json cand_json = nlohmann::ordered_json::array();
+  double best_single_removed = 0;
+  for (const Candidate& c : candidates) {
+    const Unit& u = *c.unit;
+    const bool is_input = u.members.empty();  // a graph input: range fixes only
+    const ir::Node* head = is_input ? nullptr : &g.node(u.head_id);
+    const std::string out_name = g.value(u.output).name;
+    const quant::TensorPlan& out = *plan.find(out_name);
+    nlohmann::ordered_json cj;
+    cj["node"] = u.head;
+    cj["tensor"] = out_name;
+    cj["local_error_db"] = json_number(c.local > 0 ? -10.0 * std::log10(c.local) : kInf);
+    cj["output_error_db"] = json_number(c.relative > 0 ? -10.0 * std::log10(c.relative) : kInf);
+    nlohmann::ordered_json tried = nlohmann::ordered_json::object();
+    struct Trial {
+      std::string name, category, fix;
+      Score score;
+    };
+    std::vector<Trial> trials;
+    auto trial = [&](const std::string& name, const std::string& category, const std::string& fix,
+                     const quant::PlanEdit& edit) -> Status {
+      auto edited = quant::apply_plan_edit(plan, g, profile.scheme, edit);
+      Result<Score> s = edited.ok() ? verifier.fake_quant(edited.value()) : edited.status();
+      if (!s.ok()) {
+        tried[name] = "not possible: " + s.status().message();
+        return Status();
+      }
+      tried[name] = score_json(s.value());
+      trials.push_back({name, category, fix, s.value()});
+      return Status();
+    };
+    // Float for the unit: its sensitivity (and the last resort).
+    if (!is_input) {
+      quant::PlanEdit to_float;
+      to_float.precision[u.head] = quant::Precision::kFloat;
+      to_float.why = "diagnose: float";
+      QDIFF_RETURN_IF_ERROR(trial("float", "precision",
+                                  "keep unit " + u.head + " in float (the target's float fallback)",
+                                  to_float));
+    }
+    // Per-channel weights.
+    std::optional<WeightSpread> spread;
+    if (head && head->inputs.size() >= 2 && head->inputs[1] != ir::kNoValue) {
+      const std::string& wname = g.value(head->inputs[1]).name;
+      const quant::TensorPlan* w = plan.find(wname);
+      auto wt = runtime::constant_value(g, head->inputs[1]);
+      if (w && w->role == quant::Role::kWeight && !w->params.per_channel() && wt &&
+          wt->rank() >= 2) {
+        const int axis = head->op_type == "ConvTranspose" ? 1 : 0;
+        spread = weight_spread(*wt, axis, w->params.scales[0]);
+        if (spread->channels > 1) {
+          quant::PlanEdit e;
+          e.per_channel = {wname};
+          e.why = "diagnose: per channel";
+          QDIFF_RETURN_IF_ERROR(
+              trial("per_channel", "weight-granularity",
+                    "quantize " + wname + " per channel (axis " + std::to_string(axis) + ")", e));
+        }
+      }
+    }
+    // Activation range.
+    const RangeStats::Entry* rs = stats.find(u.output);
+    std::optional<std::pair<float, float>> data_range, mse_range;
+    if (rs && rs->total > 0) {
+      auto mm = rs->minmax->ranges(format_of(out.params));
+      auto ms = rs->mse->ranges(format_of(out.params));
+      if (mm.ok()) data_range = mm.value()[0];
+      if (ms.ok()) mse_range = ms.value()[0];
+      const auto [glo, ghi] = quant::grid_range(out.params);
+      const double clipped = static_cast<double>(rs->clipped) / static_cast<double>(rs->total);
+      cj["grid_range"] = {glo, ghi};
+      if (data_range) cj["data_range"] = {data_range->first, data_range->second};
+      if (mse_range) cj["mse_range"] = {mse_range->first, mse_range->second};
+      cj["clipped_fraction"] = clipped;
+      if (rs->clipped > 0 && data_range) {
+        const bool minmax = out.source.find("minmax") != std::string::npos;
+        quant::PlanEdit e;
+        e.ranges[out_name] = {std::min(glo, data_range->first), std::max(ghi, data_range->second)};
+        e.why = "diagnose: the samples' range";
+        QDIFF_RETURN_IF_ERROR(trial(
+            "data_range", minmax ? "calibration-data" : "activation-range",
+            minmax
+                ? "recalibrate with data that covers these samples (" + out_name + " reaches [" +
+                      fmt("%.4g", data_range->first) + ", " + fmt("%.4g", data_range->second) + "])"
+                : "widen the range of " + out_name + " to [" + fmt("%.4g", data_range->first) +
+                      ", " + fmt("%.4g", data_range->second) + "]",
+            e));
+      }
+      if (mse_range && (mse_range->second - mse_range->first) < 0.7 * (ghi - glo)) {
+        quant::PlanEdit e;
+        e.ranges[out_name] = *mse_range;
+        e.why = "diagnose: mse range";
+        QDIFF_RETURN_IF_ERROR(trial("mse_range", "activation-range",
+                                    "calibrate " + out_name + " with the MSE observer (range [" +
+                                        fmt("%.4g", mse_range->first) + ", " +
+                                        fmt("%.4g", mse_range->second) + "])",
+                                    e));
+      }
+    }
+    // Int16 activations.
+    if (!is_input && out.params.bits < 16) {
+      quant::PlanEdit e;
+      e.precision[u.head] = quant::Precision::kInt16;
+      e.why = "diagnose: int16";
+      QDIFF_RETURN_IF_ERROR(
+          trial("int16", "precision", "run unit " + u.head + " with int16 activations", e));
+    }
+    cj["tried"] = std::move(tried);
+
+    // The fix: the best non-float trial, unless it recovers less than half of what float does.
+    const Trial* best = nullptr;
+    const Trial* floated = nullptr;
+    for (const Trial& t : trials) {
+      if (t.name == "float") {
+        floated = &t;
+        continue;
+      }
+      if (!best || t.score.err < best->score.err) best = &t;
+    }
+    double best_removed = best ? quant_before.removed_by(best->score) : 0;
+    const double float_removed = floated ? quant_before.removed_by(floated->score) : 0;
+    if (floated && (!best || best_removed < 0.5 * float_removed)) {
+      best = floated;
+      best_removed = float_removed;
+    }
+    cj["sensitivity"] = json_number(std::max(best_removed, float_removed));
+    cand_json.push_back(std::move(cj));
+    best_single_removed = std::max(best_single_removed, best_removed);
+    if (!best || best_removed < 0.2) continue;  // less than ~1 dB: not worth a finding
+
+    Finding f;
+    f.node = u.head;
+    f.tensor = out_name;
+    f.op_type = head ? head->op_type : "";
+    f.category = best->category;
+    f.fix = best->fix;
+    f.fix_verified = FixVerified{"output SQNR, float vs fake-quant (dB)", quant_before.sqnr_db(),
+                                 best->score.sqnr_db()};
+    f.severity = severity_of(best_removed, quant_damaged);
+    f.impact = impact(quant_before, best->score);
+    f.evidence = cand_json.back();
+    if (spread) {
+      f.evidence["weight_channels"] = spread->channels;
+      f.evidence["weight_absmax_max_over_median"] = json_number(
+          spread->median_absmax > 0 ? spread->max_absmax / spread->median_absmax : kInf);
+      f.evidence["weight_channels_under_16_levels"] = spread->coarse_channels;
+    }
+    const std::string gain =
+        fmt("%.1f", quant_before.sqnr_db()) + " -> " + fmt("%.1f", best->score.sqnr_db()) + " dB";
+    if (f.category == "weight-granularity")
+      f.summary = "per-tensor weights of " + u.head + ": channel ranges differ " +
+                  fmt("%.0f", spread->median_absmax > 0 ? spread->max_absmax / spread->median_absmax
+                                                        : 0.0) +
+                  "x (max/median), " + std::to_string(spread->coarse_channels) + " of " +
+                  std::to_string(spread->channels) +
+                  " channels use fewer than 16 levels; per channel: " + gain;
+    else if (f.category == "calibration-data" || best->name == "data_range")
+      f.summary =
+          out_name + " clips " +
+          fmt("%.3g", 100.0 * static_cast<double>(rs->clipped) / static_cast<double>(rs->total)) +
+          "% of the samples' values outside its calibrated range; the samples' range: " + gain;
+    else if (f.category == "activation-range")
+      f.summary =
+          "the range of " + out_name + " is wider than its values need (MSE range " +
+          fmt("%.3g", mse_range ? mse_range->second - mse_range->first : 0.0) + " of " +
+          fmt("%.3g", quant::grid_range(out.params).second - quant::grid_range(out.params).first) +
+          "); MSE range: " + gain;
+    else
+      f.summary = "unit " + u.head + " loses the most in int8 by itself (local error " +
+                  fmt("%.1f", c.local > 0 ? -10.0 * std::log10(c.local) : 99.0) + " dB); " +
+                  best->name + ": " + gain;
+    findings.push_back(std::move(f));
+  }
+  an["quantization_candidates"] = std::move(cand_json);
+
+  // Accumulation: damaged, and no unit alone explains it.
+  if (quant_damaged && best_single_removed < 0.2 && candidates.size() >= 2) {
+    quant::PlanEdit e;
+    e.why = "diagnose: int16 candidates";
+    for (const Candidate& c : candidates)
+      if (!c.unit->members.empty()) e.precision[c.unit->head] = quant::Precision::kInt16;
+    auto edited = quant::apply_plan_edit(plan, g, profile.scheme, e);
+    if (edited.ok()) {
+      QDIFF_ASSIGN_OR_RETURN(Score s, verifier.fake_quant(edited.value()));
+      const double removed = quant_before.removed_by(s);
+      if (removed >= 0.2) {
+        Finding f;
+        f.node = candidates[0].unit->head;
+        f.tensor = g.value(candidates[0].unit->output).name;
+        f.op_type =
+            candidates[0].unit->members.empty() ? "" : g.node(candidates[0].unit->head_id).op_type;
+        f.category = "accumulation";
+        f.summary =
+            "no single unit explains the output error: " + std::to_string(candidates.size()) +
+            " units each add a little; int16 for all of them: " +
+            fmt("%.1f", quant_before.sqnr_db()) + " -> " + fmt("%.1f", s.sqnr_db()) + " dB";
+        nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
+        for (const Candidate& c : candidates) nodes.push_back(c.unit->head);
+        f.evidence["units"] = std::move(nodes);
+        f.evidence["best_single_unit_removes"] = best_single_removed;
+        f.fix = "run these units with int16 activations (qdiff tune finds the smallest set)";
+        f.fix_verified = FixVerified{"output SQNR, float vs fake-quant (dB)",
+                                     quant_before.sqnr_db(), s.sqnr_db()};
+        f.severity = severity_of(removed, true);
+        f.impact = impact(quant_before, s);
+        findings.push_back(std::move(f));
+      }
+    }
+  }
+
+  // --- Arithmetic: the mechanism differential -------------------------------------------------
+  const std::optional<Divergence> arith_div = runner.first_divergence(WorldPair::kArithmetic);
+  const bool arith_large = arith_before.err > 0.25 * quant_before.err;
+  if (arith_before.err > 0 && (arith_div || arith_large)) {
+    nlohmann::ordered_json mech_json = nlohmann::ordered_json::object();
+    struct Switched {
+      const Mechanism* m;
+      Score score;
+    };
+    std::vector<Switched> switched;
+    const std::vector<Mechanism> mechs = mechanisms();
+    targets::TargetProfile all = profile;
+    int n_switched = 0;
+    for (const Mechanism& m : mechs) {
+      targets::TargetProfile p = profile;
+      if (!m.to_reference(p)) continue;
+      m.to_reference(all);
+      ++n_switched;
+      if (!targets::check_profile(p).ok()) continue;
+      auto s = verifier.integer(plan, p);
+      if (!s.ok()) {
+        mech_json[m.field] = "not possible: " + s.status().message();
+        continue;
+      }
+      mech_json[m.field] = score_json(s.value());
+      switched.push_back({&m, s.value()});
+    }
+    std::optional<Score> all_score;
+    if (n_switched > 1 && targets::check_profile(all).ok()) {
+      auto s = verifier.integer(plan, all);
+      if (s.ok()) {
+        all_score = s.value();
+        mech_json["all"] = score_json(s.value());
+      }
+    }
+    an["mechanism_differential"] = mech_json;
+    const Switched* best = nullptr;
+    for (const Switched& s : switched)
+      if (!best || s.score.err < best->score.err) best = &s;
+    const double removed = best ? arith_before.removed_by(best->score) : 0;
+    // Where: the first divergence, else the output.
+    const ir::ValueId at = arith_div ? arith_div->value : g.outputs[0];
+    const std::string unit = unit_of_tensor(g, plan, at);
+    Finding f;
+    f.node = unit;
+    f.tensor = g.value(at).name;
+    f.op_type = op_of(g, unit);
+    if (arith_div) {
+      f.evidence["divergence_rule"] = arith_div->rule;
+      f.evidence["max_error_lsb"] = json_number(arith_div->max_error_lsb);
+      f.evidence["differing_fraction"] = json_number(arith_div->differing_fraction);
+      f.evidence["inherited_fraction"] = json_number(arith_div->inherited_fraction);
+    }
+    f.evidence["arithmetic_output_sqnr_db"] = json_number(arith_before.sqnr_db());
+    f.evidence["quantization_output_sqnr_db"] = json_number(quant_before.sqnr_db());
+    f.evidence["mechanisms"] = mech_json;
+    // The arithmetic pair's share of the output error.
+    const double share = total_err > 0 ? arith_before.err / total_err : 0.0;
+    auto arith_severity = [&](double removed_fraction) -> std::string {
+      if (removed_fraction >= 0.5 && (share >= 0.5 || (total_damaged && share >= 0.2)))
+        return "error";
+      return share >= 0.2 ? "warning" : "info";
+    };
+    f.evidence["arithmetic_share_of_output_error"] = json_number(share);
+    const std::string metric = "output SQNR, fake-quant vs " + profile.name + " integer (dB)";
+    if (best && removed >= 0.5) {
+      f.category = best->m->category;
+      f.summary = std::string(best->m->what) + " (" + profile.name + ": " + best->m->field +
+                  ") makes the integer world differ from fake-quant" +
+                  (arith_div ? " from " + f.tensor + " on" : "") +
+                  "; with fake-quant's behaviour instead: " + fmt("%.1f", arith_before.sqnr_db()) +
+                  " -> " + fmt("%.1f", best->score.sqnr_db()) + " dB";
+      f.fix = best->m->fix;
+      f.fix_verified = FixVerified{metric, arith_before.sqnr_db(), best->score.sqnr_db()};
+      f.severity = arith_severity(removed);
+      f.impact = impact(arith_before, best->score);
+      findings.push_back(std::move(f));
+    } else if (all_score && arith_before.removed_by(*all_score) >= 0.5) {
+      f.category = "accumulation";
+      f.summary = "several mechanisms of " + profile.name +
+                  " together make the integer world differ from fake-quant (none alone); all "
+                  "switched off: " +
+                  fmt("%.1f", arith_before.sqnr_db()) + " -> " + fmt("%.1f", all_score->sqnr_db()) +
+                  " dB";
+      f.fix = "calibrate and evaluate with this target's arithmetic";
+      f.fix_verified = FixVerified{metric, arith_before.sqnr_db(), all_score->sqnr_db()};
+      f.severity = arith_severity(arith_before.removed_by(*all_score));
+      f.impact = impact(arith_before, *all_score);
+      findings.push_back(std::move(f));
+    }
+  }
+
+  std::stable_sort(findings.begin(), findings.end(),
+                   [](const Finding& a, const Finding& b) { return a.impact > b.impact; });
+  dx.verdict = "healthy";
+  for (const Finding& f : findings) {
+    if (f.severity == "error") dx.verdict = "broken";
+    if (f.severity == "warning" && dx.verdict == "healthy") dx.verdict = "degraded";
+  }
+  return dx;
+}
+
+}  // namespace qdiff::analysis

@@ -1,0 +1,186 @@
+// Findings on the demo model: healthy controls give no error or warning; each planted fault
+// (one per mechanism family) gives a top finding naming the faulty node and the right category,
+// with a verified fix that recovers the output.
+#include "analysis/findings.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <iostream>
+#include <limits>
+
+#include "analysis/demo_test_util.h"
+
+namespace qdiff::analysis {
+namespace {
+
+using demo_testing::demo_data;
+using demo_testing::DemoData;
+using demo_testing::minmax_plan;
+
+constexpr size_t kCalib = 32;
+constexpr size_t kVerify = 12;
+
+targets::TargetProfile profile(const char* name) {
+  auto p = targets::builtin_profile(name);
+  QDIFF_ASSERT(p.ok(), "profile");
+  return *p;
+}
+
+struct Diagnosed {
+  std::unique_ptr<WorldRunner> runner;
+  Diagnosis dx;
+};
+
+Diagnosed diagnose(const ir::Graph& g, const quant::QuantPlan& plan,
+                   const targets::TargetProfile& p, const std::vector<Tensor>& samples) {
+  Diagnosed r;
+  r.runner = demo_testing::run_worlds(g, plan, p, samples);
+  if (!r.runner) return r;
+  std::vector<std::vector<Tensor>> verify;
+  for (size_t i = 0; i < kVerify && i < samples.size(); ++i) verify.push_back({samples[i]});
+  auto dx = find_causes(*r.runner, verify);
+  EXPECT_TRUE(dx.ok()) << dx.status().message();
+  if (dx.ok()) r.dx = std::move(dx).value();
+  if (std::getenv("QDIFF_FINDINGS_VERBOSE")) std::cout << r.dx.analyses.dump(1) << "\n";
+  return r;
+}
+
+quant::QuantPlan demo_plan(const ir::Graph& g, const quant::Scheme& scheme) {
+  const auto& s = demo_data().samples;
+  return minmax_plan(g, {s.data(), kCalib}, scheme);
+}
+
+void expect_top(const Diagnosis& dx, const std::string& category, const std::string& node) {
+  ASSERT_FALSE(dx.findings.empty());
+  const Finding& f = dx.findings[0];
+  EXPECT_EQ(f.category, category);
+  EXPECT_EQ(f.node, node);
+  EXPECT_EQ(f.severity, "error");
+  EXPECT_EQ(dx.verdict, "broken");
+  ASSERT_TRUE(f.fix_verified.has_value());
+  EXPECT_GT(f.fix_verified->after, f.fix_verified->before + 3.0);
+  EXPECT_FALSE(f.fix.empty());
+  EXPECT_FALSE(f.summary.empty());
+}
+
+TEST(Findings, HealthyControlsHaveNoErrorOrWarning) {
+  const DemoData& d = demo_data();
+  for (const char* target : {"ort-cpu", "xnnpack-qs8", "tensorrt-int8"}) {
+    SCOPED_TRACE(target);
+    const targets::TargetProfile p = profile(target);
+    Diagnosed r = diagnose(d.graph, demo_plan(d.graph, p.scheme), p, d.samples);
+    for (const Finding& f : r.dx.findings) {
+      EXPECT_EQ(f.severity, "info") << to_json(f).dump();
+      EXPECT_NE(f.category, "invalid-values");
+    }
+    EXPECT_EQ(r.dx.verdict, "healthy");
+  }
+}
+
+TEST(Findings, PaddingFault) {
+  const DemoData& d = demo_data();
+  targets::TargetProfile p = profile("ort-cpu");
+  p.pad_with_zero_point = false;  // pads uint8 activations (zero point > 0) with integer 0
+  p.pad_value = 0;
+  Diagnosed r = diagnose(d.graph, demo_plan(d.graph, p.scheme), p, d.samples);
+  expect_top(r.dx, "padding", "/stem/conv/Conv");
+  EXPECT_GT(r.dx.findings[0].fix_verified->after, 40.0);
+}
+
+TEST(Findings, SaturatingAccumulator) {
+  const DemoData& d = demo_data();
+  targets::TargetProfile p = profile("ort-cpu");
+  p.accumulator_bits = 16;
+  p.overflow = targets::Overflow::kSaturate;
+  p.bias_bits = 16;
+  Diagnosed r = diagnose(d.graph, demo_plan(d.graph, p.scheme), p, d.samples);
+  expect_top(r.dx, "saturation", "/stem/conv/Conv");
+}
+
+TEST(Findings, RoundingModeChange) {
+  const DemoData& d = demo_data();
+  targets::TargetProfile p = profile("ort-cpu");
+  p.requant_rounding = RoundingMode::kFloor;  // truncating requantization
+  Diagnosed r = diagnose(d.graph, demo_plan(d.graph, p.scheme), p, d.samples);
+  ASSERT_FALSE(r.dx.findings.empty());
+  EXPECT_EQ(r.dx.findings[0].category, "rounding");
+  EXPECT_EQ(r.dx.findings[0].evidence.value("divergence_rule", ""), "differing-fraction");
+}
+
+TEST(Findings, PerTensorDepthwiseWithOutlierChannel) {
+  const DemoData& d = demo_data();
+  ir::Graph g = d.graph;
+  // One depthwise channel 40x wider than the others: a float model that is still fine, whose
+  // per-tensor weight grid leaves the other channels a few levels.
+  auto w = g.find_value("block1.dw.conv.weight");
+  ASSERT_TRUE(w && g.value(*w).initializer);
+  g.value(*w).initializer = g.value(*w).initializer->clone();  // copies of a graph share data
+  Tensor& wt = *g.value(*w).initializer;
+  const int64_t per_channel = wt.numel() / wt.dim(0);
+  for (int64_t i = 0; i < per_channel; ++i) wt.mutable_data<float>()[i] *= 40.0f;
+  targets::TargetProfile p = profile("ort-cpu");
+  quant::Scheme scheme = p.scheme;
+  scheme.per_tensor_depthwise = true;
+  Diagnosed r = diagnose(g, demo_plan(g, scheme), p, d.samples);
+  expect_top(r.dx, "weight-granularity", "/block1/dw/conv/Conv");
+  EXPECT_GE(r.dx.findings[0].evidence.value("weight_absmax_max_over_median", 0.0), 10.0);
+}
+
+TEST(Findings, CalibrationDataThatMissesTheSamples) {
+  const DemoData& d = demo_data();
+  // Calibrated on dimmed images: every range is too narrow for the real samples.
+  std::vector<Tensor> dim;
+  for (size_t i = 0; i < kCalib; ++i) {
+    Tensor x = d.samples[i].clone();
+    for (float& v : std::span<float>(x.mutable_data<float>(), static_cast<size_t>(x.numel())))
+      v *= 0.3f;
+    dim.push_back(x);
+  }
+  const targets::TargetProfile p = profile("ort-cpu");
+  const quant::QuantPlan plan = minmax_plan(d.graph, dim, p.scheme);
+  Diagnosed r = diagnose(d.graph, plan, p, d.samples);
+  ASSERT_FALSE(r.dx.findings.empty());
+  const Finding& f = r.dx.findings[0];
+  EXPECT_EQ(f.category, "calibration-data");
+  EXPECT_EQ(f.tensor, "input");
+  EXPECT_EQ(f.severity, "error");
+  ASSERT_TRUE(f.fix_verified.has_value());
+  EXPECT_GT(f.fix_verified->after, f.fix_verified->before + 3.0);
+}
+
+TEST(Findings, NanSampleIsAnInvalidValue) {
+  const DemoData& d = demo_data();
+  std::vector<Tensor> samples(d.samples.begin(), d.samples.begin() + 20);
+  samples[3] = samples[3].clone();
+  samples[3].mutable_data<float>()[100] = std::numeric_limits<float>::quiet_NaN();
+  const targets::TargetProfile p = profile("ort-cpu");
+  Diagnosed r = diagnose(d.graph, demo_plan(d.graph, p.scheme), p, samples);
+  ASSERT_FALSE(r.dx.findings.empty());
+  EXPECT_EQ(r.dx.findings[0].category, "invalid-values");
+  EXPECT_EQ(r.dx.findings[0].tensor, "input");
+  EXPECT_EQ(r.dx.findings[0].evidence.value("nan", 0), 1);
+  EXPECT_EQ(r.dx.verdict, "broken");
+}
+
+TEST(Findings, Deterministic) {
+  const DemoData& d = demo_data();
+  targets::TargetProfile p = profile("ort-cpu");
+  p.pad_with_zero_point = false;
+  const quant::QuantPlan plan = demo_plan(d.graph, p.scheme);
+  std::string first;
+  for (int i = 0; i < 2; ++i) {
+    Diagnosed r = diagnose(d.graph, plan, p, d.samples);
+    std::string text;
+    for (const Finding& f : r.dx.findings) text += to_json(f).dump() + "\n";
+    text += r.dx.analyses.dump();
+    if (i == 0)
+      first = text;
+    else
+      EXPECT_EQ(text, first);
+  }
+}
+
+}  // namespace
+}  // namespace qdiff::analysis
