@@ -36,6 +36,26 @@
 // approximation, padding) at the arithmetic pair's first divergence. When no single switch
 // removes half of it but all together do: accumulation.
 //
+// Device (a device dump attached: WorldRunner::attach_device). At the device pair's first
+// divergence (integer emulation vs device, the arithmetic pair's rules), the candidate
+// explanations are each measured as the SQNR of the device's values against qdiff's emulation
+// changed by the explanation, on the verification samples:
+//   preprocessing   (a graph input) the device's input as a * x + b of qdiff's per channel,
+//                   least squares over the values the input grid does not clip, put on that
+//                   grid; or its channels reversed (RGB vs BGR);
+//   layout          the tensor's values in NHWC order under the NCHW shape; its channels
+//                   reversed; for a DepthToSpace output, the other mode (DCR vs CRD);
+//   a mechanism     the integer world re-run with one field of the profile set to another
+//                   value (each rounding mode of the requantization and of the input
+//                   quantization, fixed-point or float requantization, 15/16/23-bit
+//                   multipliers, a 16-bit saturating accumulator, u8 x s8 pair saturation,
+//                   the other pad value, LUT and add schemes, each approximation switched):
+//                   rounding, precision, saturation, padding, approximation.
+// The best explanation is the finding when it removes at least 90% of the error at that
+// tensor; else device-mismatch (a compiler or kernel fault no known mechanism explains).
+// Severity: error when the device's output is damaged against the emulation or the device
+// causes at least half of the output error, warning for a step-error divergence, else info.
+//
 // Invalid values: a NaN or Inf in any world (error severity, no fix to verify).
 //
 // Severity. An output is damaged when its top-1 prediction flips in more than 1.5% of the rows
@@ -45,8 +65,9 @@
 // a warning when the output is damaged and it removes at least a fifth, else info. An
 // arithmetic finding is an error when its mechanism removes at least half the arithmetic error
 // and that error is at least the quantization error (or the output is damaged), a warning when
-// it is at least a quarter of it, else info. Findings are ranked by the fraction of the total
-// output error (quantization + arithmetic energy) their fix removes; invalid values first.
+// it is at least a quarter of it, else info. Findings are ranked by severity, then by the
+// fraction of the total output error (quantization + arithmetic energy) their fix removes;
+// invalid values first.
 // Verdict: "broken" with an error finding, "degraded" with a warning, else "healthy".
 #pragma once
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "intworld/int_world.h"
@@ -18,13 +20,21 @@ std::string_view world_pair_name(WorldPair p) {
       return "arithmetic";
     case WorldPair::kTotal:
       return "total";
+    case WorldPair::kDevice:
+      return "device";
   }
   return "?";
 }
 
 namespace {
 
-constexpr int kPairs = 3;
+// Pairs whose two sides lie on the same grid (rules at the top of worlds.h).
+bool integer_pair(WorldPair p) {
+  return p == WorldPair::kArithmetic || p == WorldPair::kDevice;
+}
+
+constexpr int kPairs = 4;
+constexpr int kDevicePair = static_cast<int>(WorldPair::kDevice);
 
 QuantGrid grid_of(const QuantParams& p) {
   QuantGrid g;
@@ -92,7 +102,22 @@ struct WorldRunner::Impl {
   std::vector<Tensor> float_vals, int_vals;
   int64_t samples = 0;
 
+  // The device world.
+  struct DeviceLink {
+    size_t dump_index = 0;
+    ir::ValueId value = 0;
+    bool permuted = false;  // rows read NHWC -> NCHW
+    std::optional<DumpTensorStream> stream;
+  };
+  std::optional<DumpReader> device;
+  std::vector<DeviceLink> links;
+  std::optional<DeviceAlignment> alignment;
+  std::vector<Tensor> device_vals, device_ints;  // per value, this sample
+  std::vector<std::string> device_names;         // per value: the dump's name
+
   Status compare(ir::ValueId id, const Tensor& fq_value);
+  Status align_device();
+  Status read_device();
 };
 
 namespace {
@@ -192,6 +217,204 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
   arith.add(fq_side, int_side);
   SampleView int_values_only{int_side.values, int_side.integers};
   e.acc[static_cast<int>(WorldPair::kTotal)]->add(float_side, int_values_only);
+  if (device_vals.empty() || !device_vals[id].defined()) return Status();
+
+  // The device against the integer world.
+  const Tensor& dv = device_vals[id];
+  const Tensor& di = device_ints[id];
+  const DumpTensor& dt = device->tensors()[static_cast<size_t>(
+      std::find_if(links.begin(), links.end(), [&](const DeviceLink& l) {
+        return l.value == id;
+      })->dump_index)];
+  if (dv.shape() != e.shape)
+    return invalid_argument("device dump tensor '" + dt.name + "': shape " +
+                            shape_to_string(dv.shape()) + " differs from the model's " +
+                            shape_to_string(e.shape));
+  if (!e.acc[kDevicePair]) {
+    MetricsConfig c;
+    c.shape = e.shape;
+    if (iq) c.lsb = grid_of(iq->params);
+    c.test_grid = dt.quant;
+    if (c.test_grid && !c.test_grid->has_range) c.test_grid.reset();
+    c.integers = iq && di.defined() && dt.quant && *dt.quant == grid_of(iq->params);
+    if (c.integers) c.test_grid = dt.quant;
+    QDIFF_ASSIGN_OR_RETURN(MetricsAccumulator a, MetricsAccumulator::create(std::move(c)));
+    e.acc[kDevicePair].emplace(std::move(a));
+  }
+  MetricsAccumulator& dev = *e.acc[kDevicePair];
+  std::vector<int32_t> dev_q;
+  if (di.defined()) dev_q.assign(di.data<int32_t>(), di.data<int32_t>() + di.numel());
+  SampleView device_side{dv.values<float>(), dev_q};
+  SampleView int_ref{int_side.values,
+                     dev.config().integers ? int_side.integers : std::span<const int32_t>()};
+  if (!dev.config().integers && !dev.config().test_grid) device_side.integers = {};
+  dev.add(int_ref, device_side);
+  return Status();
+}
+
+Status WorldRunner::Impl::align_device() {
+  const std::vector<DumpTensor>& dts = device->tensors();
+  DeviceAlignment al;
+  std::vector<bool> taken(graph.num_values(), false);
+  std::vector<bool> linked(dts.size(), false);
+  auto link = [&](size_t i, ir::ValueId v, bool permuted) {
+    DeviceLink l;
+    l.dump_index = i;
+    l.value = v;
+    l.permuted = permuted;
+    links.push_back(std::move(l));
+    taken[v] = true;
+    linked[i] = true;
+  };
+  for (size_t i = 0; i < dts.size(); ++i) {
+    auto v = graph.find_value(dts[i].name);
+    if (!v) continue;
+    if (*v < selected.size() && selected[*v] && !taken[*v]) {
+      link(i, *v, false);
+      al.matched.push_back({dts[i].name, dts[i].name, "name", 1.0, 0.0, false});
+    } else {
+      linked[i] = true;  // a constant, or a tensor no world compares
+      al.not_compared.push_back(dts[i].name);
+    }
+  }
+  // By values: correlation with the float world on this (the first) sample.
+  auto correlation = [](std::span<const float> a, std::span<const float> b) {
+    double sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
+    const auto n = static_cast<double>(a.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      sa += a[i], sb += b[i];
+      saa += static_cast<double>(a[i]) * a[i];
+      sbb += static_cast<double>(b[i]) * b[i];
+      sab += static_cast<double>(a[i]) * b[i];
+    }
+    const double va = saa - sa * sa / n, vb = sbb - sb * sb / n;
+    if (!(va > 0) || !(vb > 0)) return 0.0;
+    return (sab - sa * sb / n) / std::sqrt(va * vb);
+  };
+  for (size_t i = 0; i < dts.size(); ++i) {
+    if (linked[i]) continue;
+    const DumpTensor& dt = dts[i];
+    auto st = device->stream(i);
+    if (!st.ok()) return st.status();
+    DumpRow row;
+    QDIFF_RETURN_IF_ERROR(st->next(&row));
+    const int64_t numel = row.values.numel();
+    std::span<const float> dv = row.values.values<float>();
+    // The rows as NHWC read as NCHW (a dump whose manifest gives the wrong layout).
+    std::vector<float> swapped;
+    if (dt.shape.size() == 4) {
+      const int64_t n = dt.shape[0], c = dt.shape[1], h = dt.shape[2], w = dt.shape[3];
+      swapped.resize(dv.size());
+      // Stored as [n, h, w, c] under the name of [n, c, h, w].
+      for (int64_t b = 0; b < n; ++b)
+        for (int64_t y = 0; y < h; ++y)
+          for (int64_t x = 0; x < w; ++x)
+            for (int64_t k = 0; k < c; ++k)
+              swapped[static_cast<size_t>(((b * c + k) * h + y) * w + x)] =
+                  dv[static_cast<size_t>(((b * h + y) * w + x) * c + k)];
+    }
+    // Candidates: the tensors the integer world holds (a device holds what its target does),
+    // correlated as its values (integers or floats: correlation ignores scale and offset), the
+    // better of the two layouts; a candidate whose name the dump's name contains
+    // ("conv1_out_QuantizeLinear_Output") is preferred among the good ones.
+    struct Candidate {
+      ir::ValueId value;
+      double r;
+      bool permuted, named;
+    };
+    std::vector<Candidate> cands;
+    for (const Entry& e : entries) {
+      if (!int_vals[e.value].defined() || int_vals[e.value].numel() != numel) continue;
+      const std::vector<float> iv = int_vals[e.value].to_f32_vector();
+      Candidate c{e.value, -2.0, false, false};
+      for (int perm = 0; perm < (swapped.empty() ? 1 : 2); ++perm) {
+        const double r = correlation(iv, perm ? std::span<const float>(swapped) : dv);
+        if (r > c.r) c.r = r, c.permuted = perm == 1;
+      }
+      const std::string& name = graph.value(e.value).name;
+      c.named = name.size() >= 3 && dt.name.find(name) != std::string::npos;
+      cands.push_back(c);
+    }
+    const Candidate* best = nullptr;
+    double runner_up = -1.0;
+    for (const Candidate& c : cands) {
+      const bool better =
+          !best || (c.named && c.r >= 0.9) > (best->named && best->r >= 0.9) ||
+          ((c.named && c.r >= 0.9) == (best->named && best->r >= 0.9) && c.r > best->r);
+      if (better) best = &c;
+    }
+    for (const Candidate& c : cands)
+      if (&c != best) runner_up = std::max(runner_up, c.r);
+    if (!best) {
+      al.unmatched.emplace_back(dt.name, "no model tensor the integer world holds has " +
+                                             std::to_string(numel) + " elements");
+      continue;
+    }
+    const std::string& best_name = graph.value(best->value).name;
+    if (best->r < 0.9 || (!best->named && best->r - std::max(runner_up, 0.0) < 0.05)) {
+      char why[256];
+      std::snprintf(why, sizeof why,
+                    "no clear match by values (best correlation %.3f with %s, runner-up %.3f)",
+                    best->r, best_name.c_str(), runner_up);
+      al.unmatched.emplace_back(dt.name, why);
+    } else if (taken[best->value]) {
+      // Another dump tensor holds it already (a quantized copy of a float output, say).
+      linked[i] = true;
+      al.not_compared.push_back(dt.name + " (the values of " + best_name + ")");
+    } else {
+      link(i, best->value, best->permuted);
+      al.matched.push_back({dt.name, best_name, best->named ? "name and values" : "values", best->r,
+                            runner_up, best->permuted});
+    }
+  }
+  for (DeviceLink& l : links) {
+    QDIFF_ASSIGN_OR_RETURN(DumpTensorStream st, device->stream(l.dump_index));
+    l.stream.emplace(std::move(st));
+  }
+  device_names.assign(graph.num_values(), "");
+  for (const DeviceLink& l : links) device_names[l.value] = dts[l.dump_index].name;
+  alignment = std::move(al);
+  return Status();
+}
+
+namespace {
+
+// [n, c, h, w]-named values stored [n, h, w, c] -> plain [n, c, h, w].
+Tensor permute_nhwc(const Tensor& t) {
+  if (!t.defined() || t.rank() != 4) return t;
+  const int64_t n = t.dim(0), c = t.dim(1), h = t.dim(2), w = t.dim(3);
+  Tensor out = Tensor::zeros(t.dtype(), t.shape());
+  const size_t bytes = dtype_size(t.dtype());
+  const std::byte* src = t.raw();
+  std::byte* dst = out.raw_mutable();
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        for (int64_t k = 0; k < c; ++k)
+          std::memcpy(dst + static_cast<size_t>(((b * c + k) * h + y) * w + x) * bytes,
+                      src + static_cast<size_t>(((b * h + y) * w + x) * c + k) * bytes, bytes);
+  return out;
+}
+
+}  // namespace
+
+Status WorldRunner::Impl::read_device() {
+  const size_t nv = graph.num_values();
+  device_vals.assign(nv, Tensor());
+  device_ints.assign(nv, Tensor());
+  if (samples >= device->sample_count())
+    return invalid_argument("device dump " + device->dir().string() + " holds " +
+                            std::to_string(device->sample_count()) + " samples; the data has more");
+  for (DeviceLink& l : links) {
+    DumpRow row;
+    QDIFF_RETURN_IF_ERROR(l.stream->next(&row));
+    if (l.permuted) {
+      row.values = permute_nhwc(row.values);
+      row.integers = permute_nhwc(row.integers);
+    }
+    device_vals[l.value] = std::move(row.values);
+    device_ints[l.value] = std::move(row.integers);
+  }
   return Status();
 }
 
@@ -282,6 +505,10 @@ Status WorldRunner::run_sample(std::span<const Tensor> inputs) {
     auto out = m.int_world->run(inputs, &store);
     if (!out.ok()) status = out.status();
   }
+  if (status.ok() && m.device) {
+    if (!m.alignment) status = m.align_device();
+    if (status.ok()) status = m.read_device();
+  }
   if (status.ok()) {
     FqComparer comparer(m);
     auto out = m.fq_run->run(inputs, &comparer, m.fq->transform());
@@ -290,6 +517,8 @@ Status WorldRunner::run_sample(std::span<const Tensor> inputs) {
   // Only this sample's tensors were held.
   m.float_vals.clear();
   m.int_vals.clear();
+  m.device_vals.clear();
+  m.device_ints.clear();
   if (status.ok()) ++m.samples;
   return status;
 }
@@ -302,6 +531,32 @@ const quant::QuantPlan& WorldRunner::plan() const {
 }
 const targets::TargetProfile& WorldRunner::profile() const {
   return impl_->profile;
+}
+
+Status WorldRunner::attach_device(DumpReader dump) {
+  if (impl_->samples > 0) return invalid_argument("attach_device: samples have already run");
+  impl_->device.emplace(std::move(dump));
+  return Status();
+}
+
+const DeviceAlignment* WorldRunner::device_alignment() const {
+  return impl_->alignment ? &*impl_->alignment : nullptr;
+}
+
+Result<std::vector<Tensor>> WorldRunner::device_rows(ir::ValueId value, int64_t n) const {
+  const Impl& m = *impl_;
+  std::vector<Tensor> rows;
+  if (!m.device) return rows;
+  for (const Impl::DeviceLink& l : m.links) {
+    if (l.value != value) continue;
+    QDIFF_ASSIGN_OR_RETURN(DumpTensorStream st, m.device->stream(l.dump_index));
+    for (int64_t i = 0; i < n && i < m.device->sample_count(); ++i) {
+      DumpRow row;
+      QDIFF_RETURN_IF_ERROR(st.next(&row));
+      rows.push_back(l.permuted ? permute_nhwc(row.values) : std::move(row.values));
+    }
+  }
+  return rows;
 }
 
 int64_t WorldRunner::samples() const {
@@ -328,6 +583,8 @@ std::vector<TensorComparison> WorldRunner::tensors() const {
     if (e.acc[0]) t.quantization = e.acc[0]->result();
     if (e.acc[1]) t.arithmetic = e.acc[1]->result();
     if (e.acc[2]) t.total = e.acc[2]->result();
+    if (e.acc[3]) t.device = e.acc[3]->result();
+    if (!m.device_names.empty()) t.device_tensor = m.device_names[e.value];
     out.push_back(std::move(t));
   }
   return out;
@@ -339,9 +596,7 @@ std::vector<std::pair<ir::ValueId, double>> WorldRunner::inherited(WorldPair pai
   const std::vector<TensorComparison> table = tensors();
   std::vector<const TensorMetrics*> metrics(g.num_values(), nullptr);
   for (const TensorComparison& t : table) {
-    const std::optional<TensorMetrics>& tm = pair == WorldPair::kQuantization ? t.quantization
-                                             : pair == WorldPair::kArithmetic ? t.arithmetic
-                                                                              : t.total;
+    const std::optional<TensorMetrics>& tm = t.of(pair);
     if (tm) metrics[t.value] = &*tm;
   }
   // Per value, in node order: the relative error energy it carries (float-reference pairs) or
@@ -352,7 +607,7 @@ std::vector<std::pair<ir::ValueId, double>> WorldRunner::inherited(WorldPair pai
     double r = 0;
     for (ir::ValueId in : g.node(n).inputs) {
       if (in == ir::kNoValue) continue;
-      if (pair == WorldPair::kArithmetic)
+      if (integer_pair(pair))
         r = std::max(r, carried[in]);
       else
         r += carried[in];
@@ -366,7 +621,7 @@ std::vector<std::pair<ir::ValueId, double>> WorldRunner::inherited(WorldPair pai
                                                                               : inherited_value;
       return;
     }
-    if (pair == WorldPair::kArithmetic)
+    if (integer_pair(pair))
       carried[id] = differing_fraction(*tm);
     else
       carried[id] = tm->ref_norm > 0
@@ -402,9 +657,7 @@ std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
   const std::vector<TensorComparison> table = tensors();
   std::vector<const TensorMetrics*> metrics(g.num_values(), nullptr);
   for (const TensorComparison& t : table) {
-    const std::optional<TensorMetrics>& tm = pair == WorldPair::kQuantization ? t.quantization
-                                             : pair == WorldPair::kArithmetic ? t.arithmetic
-                                                                              : t.total;
+    const std::optional<TensorMetrics>& tm = t.of(pair);
     if (tm) metrics[t.value] = &*tm;
   }
   auto judge = [&](ir::ValueId id, double inh) -> std::optional<Divergence> {
@@ -423,7 +676,7 @@ std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
     for (const TensorComparison& t : table)
       if (t.value == id) d.index = t.index;
     const auto n = static_cast<double>(tm->compared);
-    if (pair == WorldPair::kArithmetic) {
+    if (integer_pair(pair)) {
       if (!e.plan || !tm->max_error_lsb) return std::nullopt;
       d.max_error_lsb = *tm->max_error_lsb;
       d.differing_fraction = differing_fraction(*tm);
@@ -484,6 +737,10 @@ nlohmann::ordered_json to_json(const TensorComparison& t) {
   put("quantization", t.quantization);
   put("arithmetic", t.arithmetic);
   put("total", t.total);
+  if (!t.device_tensor.empty() || t.device) {
+    put("device", t.device);
+    j["device_tensor"] = t.device_tensor;
+  }
   return j;
 }
 
@@ -495,7 +752,7 @@ nlohmann::ordered_json to_json(const Divergence& d) {
   j["node"] = d.node;
   j["op_type"] = d.op_type;
   j["rule"] = d.rule;
-  if (d.pair == WorldPair::kArithmetic) {
+  if (integer_pair(d.pair)) {
     j["max_error_lsb"] = json_number(d.max_error_lsb);
     j["differing_fraction"] = json_number(d.differing_fraction);
     j["inherited_fraction"] = json_number(d.inherited_fraction);
@@ -515,11 +772,42 @@ nlohmann::ordered_json worlds_to_json(const WorldRunner& runner) {
   for (const TensorComparison& t : runner.tensors()) tensors.push_back(to_json(t));
   j["tensors"] = std::move(tensors);
   nlohmann::ordered_json first;
-  for (WorldPair p : {WorldPair::kQuantization, WorldPair::kArithmetic, WorldPair::kTotal}) {
+  for (WorldPair p :
+       {WorldPair::kQuantization, WorldPair::kArithmetic, WorldPair::kTotal, WorldPair::kDevice}) {
+    if (p == WorldPair::kDevice && !runner.device_alignment()) continue;
     auto d = runner.first_divergence(p);
     first[std::string(world_pair_name(p))] = d ? to_json(*d) : nullptr;
   }
   j["first_divergence"] = std::move(first);
+  if (const DeviceAlignment* al = runner.device_alignment()) {
+    nlohmann::ordered_json a;
+    nlohmann::ordered_json matched = nlohmann::ordered_json::array();
+    for (const DeviceAlignment::Match& m : al->matched) {
+      nlohmann::ordered_json mj;
+      mj["dump_tensor"] = m.dump_name;
+      mj["tensor"] = m.tensor;
+      mj["how"] = m.how;
+      if (m.how != "name") {
+        mj["correlation"] = json_number(m.correlation);
+        mj["runner_up"] = json_number(m.runner_up);
+        mj["nhwc_as_nchw"] = m.permuted;
+      }
+      matched.push_back(std::move(mj));
+    }
+    a["matched"] = std::move(matched);
+    nlohmann::ordered_json unmatched = nlohmann::ordered_json::array();
+    for (const auto& [name, why] : al->unmatched) {
+      nlohmann::ordered_json uj;
+      uj["dump_tensor"] = name;
+      uj["why"] = why;
+      unmatched.push_back(std::move(uj));
+    }
+    a["unmatched"] = std::move(unmatched);
+    nlohmann::ordered_json not_compared = nlohmann::ordered_json::array();
+    for (const std::string& name : al->not_compared) not_compared.push_back(name);
+    a["not_compared"] = std::move(not_compared);
+    j["device_alignment"] = std::move(a);
+  }
   return j;
 }
 

@@ -5,7 +5,10 @@
 //   quantization = float vs fake-quant   the error the plan's grids cause;
 //   arithmetic   = fake-quant vs integer  the error the target's arithmetic adds (the integer
 //                                         side dequantized with its parameters);
-//   total        = float vs integer.
+//   total        = float vs integer;
+//   device       = integer vs a device's dump (attach_device): what the device adds to the
+//                  target's emulated arithmetic (a compiler or kernel fault, or an emulation
+//                  that is not the device's).
 // Every float32 tensor the float model produces (graph inputs and node outputs, in topological
 // order; outputs of Constant nodes left out: they are parameters) is compared in each pair where
 // both worlds produce it: the integer world does not produce the tensors inside an integer unit
@@ -37,13 +40,13 @@
 //    demo model peaks at 2.6, at a depthwise Conv, which amplifies white input noise more than
 //    its smooth signal). Clipping is not budgeted: a grid that clips enough to quadruple the
 //    error diverges.
-//  - arithmetic pair (fake-quant reference, both sides on the same grid; tensors without a grid
-//    are not judged). Let f be the fraction of the tensor's elements that differ (integers where
-//    compared, else values) and f_in the largest f among its node's inputs (for an input not
-//    compared in the pair, that of its own producer's inputs). The tensor diverges when it has
-//    differences its inputs do not explain, f > g * f_in (g = WorldsOptions::inherited_growth,
-//    default 10; any difference when the inputs agree exactly), and either an element is off by
-//    more than one step (max error > 1.5 LSB: "step-error") or f >
+//  - arithmetic and device pairs (fake-quant / integer reference, both sides on the same grid;
+//    tensors without a grid are not judged). Let f be the fraction of the tensor's elements that
+//    differ (integers where compared, else values) and f_in the largest f among its node's inputs
+//    (for an input not compared in the pair, that of its own producer's inputs). The tensor
+//    diverges when it has differences its inputs do not explain, f > g * f_in (g =
+//    WorldsOptions::inherited_growth, default 10; any difference when the inputs agree exactly),
+//    and either an element is off by more than one step (max error > 1.5 LSB: "step-error") or f >
 //    WorldsOptions::differing_fraction (default 1%: "differing-fraction").
 //    Why: one-step differences in a few elements are how a healthy target's rounding differs
 //    from fake-quant; an input element one step off reaches every output that reads it and
@@ -63,6 +66,7 @@
 #include <string_view>
 #include <vector>
 
+#include "analysis/dump_reader.h"
 #include "analysis/metrics.h"
 #include "ir/graph.h"
 #include "quant/plan.h"
@@ -72,8 +76,9 @@
 
 namespace qdiff::analysis {
 
-enum class WorldPair : uint8_t { kQuantization, kArithmetic, kTotal };
-std::string_view world_pair_name(WorldPair p);  // "quantization", "arithmetic", "total"
+enum class WorldPair : uint8_t { kQuantization, kArithmetic, kTotal, kDevice };
+// "quantization", "arithmetic", "total", "device"
+std::string_view world_pair_name(WorldPair p);
 
 struct WorldsOptions {
   int threads = 1;  // per world; results do not depend on it
@@ -91,7 +96,33 @@ struct TensorComparison {
   int64_t index = 0;          // position in the table: topological order
   int64_t node_index = -1;    // the producing node's index in the graph; -1 for a graph input
   std::optional<float> step;  // the plan's scale (per tensor; the largest when per channel)
-  std::optional<TensorMetrics> quantization, arithmetic, total;
+  std::optional<TensorMetrics> quantization, arithmetic, total, device;
+  std::string device_tensor;  // the device dump's name for it (when a device dump is attached)
+
+  const std::optional<TensorMetrics>& of(WorldPair p) const {
+    return p == WorldPair::kQuantization ? quantization
+           : p == WorldPair::kArithmetic ? arithmetic
+           : p == WorldPair::kTotal      ? total
+                                         : device;
+  }
+};
+
+// How a device dump's tensors were matched to the model's (see WorldRunner::attach_device).
+struct DeviceAlignment {
+  struct Match {
+    std::string dump_name, tensor;
+    std::string how;           // "name", "values" or "name and values" (see attach_device)
+    double correlation = 1.0;  // by values: Pearson correlation on the first sample
+    double runner_up = 0.0;    // by values: the next best candidate's correlation
+    bool permuted = false;     // the rows were read NHWC -> NCHW to match
+  };
+  std::vector<Match> matched;
+  // Dump tensors matched to nothing, with why ("no model tensor of this size", "no clear match
+  // by values ...").
+  std::vector<std::pair<std::string, std::string>> unmatched;
+  // Dump tensors named after a model tensor that no pair compares (a constant, a tensor inside
+  // an integer unit), or holding the values of a tensor another dump tensor holds.
+  std::vector<std::string> not_compared;
 };
 
 // Where a pair of worlds first stops agreeing, with the numbers of the rule (see the top).
@@ -116,6 +147,23 @@ class WorldRunner {
                                                      const targets::TargetProfile& profile,
                                                      const WorldsOptions& options = {});
   ~WorldRunner();
+
+  // A fourth world: a device's tensor dump (dump_reader.h), compared with the integer world
+  // (pair "device") sample by sample, in the dump's sample order. Its tensors are matched to
+  // the model's by name; on the first sample, a dump tensor whose name matches none is matched
+  // by its values: among the tensors the integer world holds with the same element count, the
+  // one whose values correlate best with it (as stored, or NHWC read as NCHW; Pearson
+  // correlation, so a dump of raw integers matches too), when that correlation is at least 0.9
+  // and beats the runner-up by 0.05, or, at 0.9 or more, whose name the dump's name contains
+  // (exporters name a QuantizeLinear output after its tensor). A dump tensor whose best match
+  // another dump tensor already holds (a quantized copy of a float output) is not compared.
+  // Call before the first sample.
+  Status attach_device(DumpReader dump);
+  // Null without a device dump or before the first sample.
+  const DeviceAlignment* device_alignment() const;
+  // The device's rows of one compared tensor for its first `n` samples (float32, the tensor's
+  // shape, plain), re-read from the dump; empty when the dump does not hold it.
+  Result<std::vector<Tensor>> device_rows(ir::ValueId value, int64_t n) const;
 
   // Runs one sample (one tensor per graph input) in the three worlds and adds it to every
   // tensor's metrics. Errors: a world's run fails, or a tensor's shape differs from the one

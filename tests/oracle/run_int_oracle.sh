@@ -79,3 +79,17 @@ PY
 verbose=()
 [[ "${ORACLE_VERBOSE:-0}" == 1 ]] && verbose=(--verbose)
 "$PYTHON" "$ORACLE/compare_int_dumps.py" "$QDQ" "$WORK/ort" "$WORK/qdiff" ${verbose[@]+"${verbose[@]}"}
+# ORT's integer run as a device dump (under ORT's own tensor names, matched by their values):
+# a healthy device, so qdiff diagnose must find no device divergence and no error finding.
+if [[ "$KEY" == demo_* ]]; then
+  "$PYTHON" "$ORACLE/ort_as_device.py" "$QDQ" "$WORK/ort" "$WORK/device"
+  set +e
+  out=$("$QDIFF_BIN" diagnose "$FLOAT" --quantized "$QDQ" --data "$INPUT" --target ort-cpu \
+    --device-dump "$WORK/device" 2>&1)
+  rc=$?
+  set -e
+  printf '%s\n' "$out" | grep -E "device|verdict|^ +[0-9]+\. " | sed 's/^/  /'
+  [[ $rc -eq 0 ]] || { echo "run_int_oracle: diagnose with ORT as the device: exit $rc"; exit 1; }
+  [[ "$out" == *"device        none"* ]] || { echo "run_int_oracle: ORT as the device diverges"; exit 1; }
+  [[ "$out" == *" 0 unmatched"* ]] || { echo "run_int_oracle: ORT tensors left unmatched"; exit 1; }
+fi

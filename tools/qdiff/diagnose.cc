@@ -42,6 +42,7 @@ struct DiagnoseOptions {
   int threads = 1;
   std::string json;
   std::string html;
+  std::string device_dump;
 };
 
 std::string fmt_db(double v) {
@@ -97,6 +98,10 @@ Status run_diagnose(const DiagnoseOptions& o) {
   wo.threads = o.threads;
   QDIFF_ASSIGN_OR_RETURN(std::unique_ptr<analysis::WorldRunner> runner,
                          analysis::WorldRunner::create(g, plan, profile, wo));
+  if (!o.device_dump.empty()) {
+    QDIFF_ASSIGN_OR_RETURN(analysis::DumpReader dump, analysis::DumpReader::open(o.device_dump));
+    QDIFF_RETURN_IF_ERROR(runner->attach_device(std::move(dump)));
+  }
   QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader reader,
                          runtime::SampleReader::open(g, o.data, preprocess));
   std::vector<Tensor> inputs;
@@ -113,6 +118,16 @@ Status run_diagnose(const DiagnoseOptions& o) {
       std::fprintf(stderr, "\r  worlds: %lld samples", static_cast<long long>(runner->samples()));
   }
   if (runner->samples() == 0) return invalid_argument("no samples in --data");
+  const analysis::DeviceAlignment* alignment = runner->device_alignment();
+  if (!o.device_dump.empty()) {
+    QDIFF_ASSIGN_OR_RETURN(analysis::DumpReader dump, analysis::DumpReader::open(o.device_dump));
+    if (dump.sample_count() != runner->samples())
+      return invalid_argument("device dump " + o.device_dump + " holds " +
+                              std::to_string(dump.sample_count()) + " samples; " +
+                              std::to_string(runner->samples()) +
+                              " ran (--data and --samples must give the dump's samples, in "
+                              "its order)");
+  }
   if (progress)
     std::fprintf(stderr, "\r  finding causes on %zu samples...          ", verify.size());
   analysis::FindingsOptions fo;
@@ -125,12 +140,26 @@ Status run_diagnose(const DiagnoseOptions& o) {
   std::printf("qdiff diagnose: %s, %lld samples, target %s\n  quantization: %s\n", o.model.c_str(),
               static_cast<long long>(runner->samples()), o.target.c_str(), plan_source.c_str());
   using analysis::WorldPair;
-  const WorldPair pairs[] = {WorldPair::kQuantization, WorldPair::kArithmetic, WorldPair::kTotal};
-  auto pair_metrics = [](const analysis::TensorComparison& t, WorldPair p) {
-    return p == WorldPair::kQuantization ? t.quantization
-           : p == WorldPair::kArithmetic ? t.arithmetic
-                                         : t.total;
-  };
+  std::vector<WorldPair> pairs = {WorldPair::kQuantization, WorldPair::kArithmetic,
+                                  WorldPair::kTotal};
+  if (alignment) {
+    pairs.push_back(WorldPair::kDevice);
+    int64_t by_values = 0;
+    for (const auto& m : alignment->matched) by_values += m.how != "name";
+    std::printf(
+        "  device dump: %s, %zu tensors matched (%lld by values), %zu unmatched, %zu not "
+        "compared\n",
+        o.device_dump.c_str(), alignment->matched.size(), static_cast<long long>(by_values),
+        alignment->unmatched.size(), alignment->not_compared.size());
+    for (const auto& m : alignment->matched)
+      if (m.how != "name")
+        std::printf("    %s -> %s (%s, correlation %.4f, runner-up %.4f%s)\n", m.dump_name.c_str(),
+                    m.tensor.c_str(), m.how.c_str(), m.correlation, m.runner_up,
+                    m.permuted ? ", NHWC read as NCHW" : "");
+    for (const auto& [dump_name, why] : alignment->unmatched)
+      std::printf("    %s: unmatched: %s\n", dump_name.c_str(), why.c_str());
+  }
+  auto pair_metrics = [](const analysis::TensorComparison& t, WorldPair p) { return t.of(p); };
   // Outputs: per pair, what the model's users see.
   for (ir::ValueId out : g.outputs) {
     const auto it =
@@ -164,8 +193,8 @@ Status run_diagnose(const DiagnoseOptions& o) {
   for (size_t i = 0; i < dx.findings.size(); ++i) {
     const analysis::Finding& f = dx.findings[i];
     std::printf("  %2zu. %-7s %-18s %s (%s)\n      %s\n      fix: %s\n", i + 1, f.severity.c_str(),
-                f.category.c_str(), f.node.c_str(), f.tensor.c_str(), f.summary.c_str(),
-                f.fix.c_str());
+                f.category.c_str(), f.node.empty() ? "graph input" : f.node.c_str(),
+                f.tensor.c_str(), f.summary.c_str(), f.fix.c_str());
     if (f.fix_verified)
       std::printf("      verified on %zu samples: %s %s -> %s\n", verify.size(),
                   f.fix_verified->metric.c_str(), fmt_db(f.fix_verified->before).c_str(),
@@ -181,23 +210,27 @@ Status run_diagnose(const DiagnoseOptions& o) {
     }
     std::printf("%s (node %s, %s): %s", d->tensor.c_str(), d->node.c_str(), d->op_type.c_str(),
                 d->rule.c_str());
-    if (p == WorldPair::kArithmetic)
+    if (p == WorldPair::kArithmetic || p == WorldPair::kDevice)
       std::printf(", max %.1f LSB, %.3f%% of elements differ (inputs %.3f%%)\n", d->max_error_lsb,
                   100.0 * d->differing_fraction, 100.0 * d->inherited_fraction);
     else
       std::printf(", error RMS %.3g > tolerance %.3g (own noise %.3g, inherited %.3g)\n",
                   d->error_rms, d->tolerance_rms, d->own_noise_rms, d->inherited_noise_rms);
   }
-  std::printf("  %-44s %-18s %-12s %8s %9s %8s\n", "tensor", "op", "quant SQNR", "dB", "arith dB",
-              "max LSB");
+  std::printf("  %-44s %-18s %-12s %8s %9s %8s%s\n", "tensor", "op", "quant SQNR", "dB", "arith dB",
+              "max LSB", alignment ? " device dB" : "");
   for (const analysis::TensorComparison& t : tensors) {
     const double q = t.quantization ? t.quantization->sqnr_db : std::nan("");
     const double a = t.arithmetic ? t.arithmetic->sqnr_db : std::nan("");
     const std::string lsb =
         t.arithmetic && t.arithmetic->max_error_lsb ? fmt_db(*t.arithmetic->max_error_lsb) : "-";
-    std::printf("  %-44s %-18s %s %8s %9s %8s\n", clip_name(t.name, 44).c_str(),
+    char device[16] = "";
+    if (alignment)
+      std::snprintf(device, sizeof device, " %9s",
+                    t.device ? fmt_db(t.device->sqnr_db).c_str() : "-");
+    std::printf("  %-44s %-18s %s %8s %9s %8s%s\n", clip_name(t.name, 44).c_str(),
                 clip_name(t.op_type.empty() ? "(input)" : t.op_type, 18).c_str(), bar(q).c_str(),
-                fmt_db(q).c_str(), fmt_db(a).c_str(), lsb.c_str());
+                fmt_db(q).c_str(), fmt_db(a).c_str(), lsb.c_str(), device);
   }
   if (!o.json.empty() || !o.html.empty()) {
     nlohmann::ordered_json j;
@@ -222,6 +255,7 @@ Status run_diagnose(const DiagnoseOptions& o) {
           oj["quantization"] = t.quantization ? analysis::to_json(*t.quantization) : nullptr;
           oj["arithmetic"] = t.arithmetic ? analysis::to_json(*t.arithmetic) : nullptr;
           oj["total"] = t.total ? analysis::to_json(*t.total) : nullptr;
+          if (alignment) oj["device"] = t.device ? analysis::to_json(*t.device) : nullptr;
           outs.push_back(std::move(oj));
         }
     summary["outputs"] = std::move(outs);
@@ -242,6 +276,7 @@ Status run_diagnose(const DiagnoseOptions& o) {
     }
     j["findings"] = std::move(fl);
     j["first_divergence"] = w["first_divergence"];
+    if (w.contains("device_alignment")) j["device_alignment"] = w["device_alignment"];
     j["tensors"] = w["tensors"];
     j["evidence"] = dx.analyses;
     auto write = [](const std::string& path, const std::string& text) -> Status {
@@ -288,6 +323,9 @@ void add_diagnose_command(CLI::App& app, std::function<Status()>& run) {
       ->default_val("ort-cpu");
   add_quant_side_options(*cmd, o->side);
   cmd->add_option("--samples", o->samples, "At most this many samples (default: all)");
+  cmd->add_option("--device-dump", o->device_dump,
+                  "A device's tensor dump (docs/dump-format.md) of the same samples: a fourth "
+                  "world, compared with the integer emulation of --target");
   cmd->add_option("--verify-samples", o->verify_samples,
                   "Verify fixes on the first N samples (held in memory)")
       ->default_val(16)
