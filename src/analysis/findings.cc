@@ -323,6 +323,16 @@ WeightSpread weight_spread(const Tensor& w, int axis, float scale) {
   return s;
 }
 
+// The relative error energy fake-quantization gives a node's weight (input 1), 0 without one.
+double weight_error(const ir::Graph& g, const quant::QuantPlan& plan, const ir::Node& n) {
+  if (n.inputs.size() < 2 || n.inputs[1] == ir::kNoValue) return 0.0;
+  const quant::TensorPlan* w = plan.find(g.value(n.inputs[1]).name);
+  if (!w || w->role != quant::Role::kWeight) return 0.0;
+  auto wt = runtime::constant_value(g, n.inputs[1]);
+  const double r = wt ? quant::relative_fake_quant_error(*wt, *w) : 0.0;
+  return std::isfinite(r) ? r : 0.0;
+}
+
 // A mechanism of the target's arithmetic and how to switch it to fake-quant behaviour.
 struct Mechanism {
   const char* field;
@@ -923,7 +933,11 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
   Verifier verifier(runner, verify, options.threads);
   QDIFF_RETURN_IF_ERROR(verifier.init(plan));
   const Score quant_before = verifier.base_fake_quant();
-  QDIFF_ASSIGN_OR_RETURN(const Score arith_before, verifier.integer(plan, profile));
+  const bool has_int = runner.integer_world_error().empty();
+  Score arith_before;
+  if (has_int) {
+    QDIFF_ASSIGN_OR_RETURN(arith_before, verifier.integer(plan, profile));
+  }
   const double total_err = quant_before.err + arith_before.err;
   bool quant_damaged = false, total_damaged = false;
   for (const TensorComparison& t : table)
@@ -961,6 +975,9 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
     }
   }
   for (const Unit& u : input_units) candidates.push_back({&u, rel[u.output], rel[u.output]});
+  // Step of each compared tensor (for its own rounding noise).
+  std::map<ir::ValueId, const TensorComparison*> row;
+  for (const TensorComparison& t : table) row[t.value] = &t;
   for (const auto& [name, u] : units) {
     if (u.output == ir::kNoValue || rel[u.output] < 0) continue;
     const quant::TensorPlan* out = plan.find(g.value(u.output).name);
@@ -973,7 +990,16 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
       for (ir::ValueId in : g.node(n).inputs)
         if (in != ir::kNoValue && !members_out.count(in) && !g.value(in).initializer && rel[in] > 0)
           inherited += rel[in];
-    candidates.push_back({&u, rel[u.output] - inherited, rel[u.output]});
+    // The unit's own error, estimated two ways: what its output carries beyond its inputs'
+    // (observed; meaningless once the inputs are already lost), and its weight's fake-quant
+    // error energy plus its output grid's rounding noise relative to its signal (analytic).
+    const double observed = inherited < 0.1 ? rel[u.output] - inherited : 0.0;
+    double analytic = weight_error(g, plan, g.node(u.head_id));
+    const TensorComparison* t = row[u.output];
+    if (t && t->step && t->quantization && t->quantization->ref_norm > 0)
+      analytic += static_cast<double>(t->quantization->compared) * *t->step * *t->step / 12.0 /
+                  (t->quantization->ref_norm * t->quantization->ref_norm);
+    candidates.push_back({&u, std::max(observed, analytic), rel[u.output]});
   }
   std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
     if (a.local != b.local) return a.local > b.local;
@@ -1165,6 +1191,80 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
     findings.push_back(std::move(f));
   }
   an["quantization_candidates"] = std::move(cand_json);
+
+  // Weight granularity across the model: every per-tensor weight whose channel ranges differ
+  // (widest channel's max |w| at least 4x the median's) per channel at once, where no single
+  // unit's fix is enough (models that quantize all depthwise weights per tensor).
+  {
+    quant::PlanEdit e;
+    e.why = "diagnose: per channel";
+    struct Spread {
+      double error, ratio;
+      std::string node, weight;
+    };
+    std::vector<Spread> spread;
+    for (const auto& [name, u] : units) {
+      const ir::Node& head = g.node(u.head_id);
+      if (head.inputs.size() < 2 || head.inputs[1] == ir::kNoValue) continue;
+      const std::string& wname = g.value(head.inputs[1]).name;
+      const quant::TensorPlan* w = plan.find(wname);
+      auto wt = runtime::constant_value(g, head.inputs[1]);
+      if (!w || w->role != quant::Role::kWeight || w->params.per_channel() || !wt || wt->rank() < 2)
+        continue;
+      const WeightSpread ws =
+          weight_spread(*wt, head.op_type == "ConvTranspose" ? 1 : 0, w->params.scales[0]);
+      if (ws.channels < 2 || !(ws.max_absmax >= 4.0 * ws.median_absmax)) continue;
+      e.per_channel.insert(wname);
+      spread.push_back({weight_error(g, plan, head),
+                        ws.median_absmax > 0 ? ws.max_absmax / ws.median_absmax : kInf, u.head,
+                        wname});
+    }
+    if (spread.size() >= 2) {
+      auto edited = quant::apply_plan_edit(plan, g, profile.scheme, e);
+      if (edited.ok()) {
+        QDIFF_ASSIGN_OR_RETURN(Score s, verifier.fake_quant(edited.value()));
+        const double removed = quant_before.removed_by(s);
+        an["per_channel_all"] = score_json(s);
+        if (removed >= 0.2 && removed > best_single_removed + 0.1) {
+          std::sort(spread.begin(), spread.end(), [](const Spread& a, const Spread& b) {
+            return a.error != b.error ? a.error > b.error : a.node < b.node;
+          });
+          Finding f;
+          f.node = spread[0].node;
+          f.op_type = op_of(g, f.node);
+          f.tensor = spread[0].weight;
+          f.category = "weight-granularity";
+          f.summary = std::to_string(spread.size()) +
+                      " weights are quantized per tensor although their channel ranges differ "
+                      "4x or more (worst: " +
+                      spread[0].node + ", " + fmt("%.0f", spread[0].ratio) + "x, weight error " +
+                      fmt("%.1f", -10.0 * std::log10(spread[0].error)) +
+                      " dB); all per channel: " + fmt("%.1f", quant_before.sqnr_db()) + " -> " +
+                      fmt("%.1f", s.sqnr_db()) + " dB";
+          nlohmann::ordered_json list = nlohmann::ordered_json::array();
+          for (const Spread& sp : spread) {
+            nlohmann::ordered_json wj;
+            wj["node"] = sp.node;
+            wj["weight"] = sp.weight;
+            wj["absmax_max_over_median"] = json_number(sp.ratio);
+            wj["weight_error_db"] = json_number(sp.error > 0 ? -10.0 * std::log10(sp.error) : kInf);
+            list.push_back(std::move(wj));
+          }
+          f.evidence["weights"] = std::move(list);
+          f.evidence["best_single_unit_removes"] = json_number(best_single_removed);
+          f.fix = "quantize these " + std::to_string(spread.size()) +
+                  " weights per channel (per output channel; a target that only takes "
+                  "per-tensor weights needs them equalized first: cross-layer equalization)";
+          f.fix_verified = FixVerified{"output SQNR, float vs fake-quant (dB)",
+                                       quant_before.sqnr_db(), s.sqnr_db()};
+          f.severity = severity_of(removed, quant_damaged);
+          f.impact = impact(quant_before, s);
+          findings.push_back(std::move(f));
+          best_single_removed = std::max(best_single_removed, removed);
+        }
+      }
+    }
+  }
 
   // Accumulation: damaged, and no unit alone explains it.
   if (quant_damaged && best_single_removed < 0.2 && candidates.size() >= 2) {

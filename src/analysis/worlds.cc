@@ -9,6 +9,7 @@
 #include "intworld/int_world.h"
 #include "quant/fake_quant.h"
 #include "runtime/interpreter.h"
+#include "runtime/model_info.h"
 
 namespace qdiff::analysis {
 
@@ -94,7 +95,8 @@ struct WorldRunner::Impl {
   WorldsOptions options;
   std::unique_ptr<quant::FakeQuantWorld> fq;
   std::unique_ptr<runtime::Interpreter> float_run, fq_run;
-  std::unique_ptr<intworld::IntWorld> int_world;
+  std::unique_ptr<intworld::IntWorld> int_world;  // null when the plan cannot run as integers
+  std::string int_world_error;
   std::vector<Entry> entries;       // compared tensors, topological order
   std::vector<int64_t> entry_of;    // per value: index in entries or -1
   std::vector<bool> selected;       // per value: compared
@@ -148,7 +150,7 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
   QDIFF_ASSERT(fq_value.dtype() == DType::kFloat32 && fq_value.shape() == f.shape(),
                "the fake-quant world changed a tensor's type or shape");
   const Tensor& it = int_vals[id];
-  const quant::TensorPlan* iq = int_world->quantized(id);
+  const quant::TensorPlan* iq = int_world ? int_world->quantized(id) : nullptr;
   if (!e.created) {
     e.shape = f.shape();
     std::optional<QuantGrid> grid;
@@ -442,7 +444,13 @@ Result<std::unique_ptr<WorldRunner>> WorldRunner::create(const ir::Graph& graph,
   QDIFF_ASSIGN_OR_RETURN(impl->fq_run, runtime::Interpreter::create(impl->fq->graph(), ro));
   intworld::IntWorldOptions io;
   io.threads = options.threads;
-  QDIFF_ASSIGN_OR_RETURN(impl->int_world, intworld::IntWorld::create(g, impl->plan, profile, io));
+  // Without an integer world (a plan the target cannot run as integers: weights only, an
+  // unsupported unit) the float and fake-quant worlds still compare.
+  auto iw = intworld::IntWorld::create(g, impl->plan, profile, io);
+  if (iw.ok())
+    impl->int_world = std::move(iw).value();
+  else
+    impl->int_world_error = iw.status().message();
 
   // The compared tensors: float32 graph inputs, then node outputs in node order.
   const size_t nv = g.num_values();
@@ -467,24 +475,17 @@ Result<std::unique_ptr<WorldRunner>> WorldRunner::create(const ir::Graph& graph,
     if (n.op_type == "Constant") continue;
     for (ir::ValueId id : n.outputs) add(id);
   }
-  // Weights: the relative error energy fake-quantization gives them (inherited by their reader).
+  // Weights and biases (initializers or Constant outputs): the relative error energy
+  // fake-quantization gives them (inherited by their reader).
   impl->weight_rel2.assign(nv, 0.0);
   for (const quant::TensorPlan& tp : impl->plan.tensors) {
     if (tp.role == quant::Role::kActivation) continue;
     auto id = g.find_value(tp.name);
-    if (!id || !g.value(*id).initializer || !impl->fq->graph().value(*id).initializer) continue;
-    const Tensor& w = *g.value(*id).initializer;
-    const Tensor& wq = *impl->fq->graph().value(*id).initializer;
-    if (w.dtype() != DType::kFloat32 || wq.dtype() != DType::kFloat32 || w.numel() != wq.numel())
-      continue;
-    double xx = 0, ee = 0;
-    auto a = w.to_f32_vector();
-    auto b = wq.to_f32_vector();
-    for (size_t i = 0; i < a.size(); ++i) {
-      xx += static_cast<double>(a[i]) * a[i];
-      ee += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
-    }
-    impl->weight_rel2[*id] = xx > 0 ? ee / xx : 0.0;
+    if (!id) continue;
+    auto w = runtime::constant_value(g, *id);
+    if (!w) continue;
+    const double r = quant::relative_fake_quant_error(*w, tp);
+    if (std::isfinite(r)) impl->weight_rel2[*id] = r;
   }
   return std::unique_ptr<WorldRunner>(new WorldRunner(std::move(impl)));
 }
@@ -500,7 +501,7 @@ Status WorldRunner::run_sample(std::span<const Tensor> inputs) {
     auto out = m.float_run->run(inputs, &store);
     if (!out.ok()) status = out.status();
   }
-  if (status.ok()) {
+  if (status.ok() && m.int_world) {
     Store store(m.selected, m.int_vals);
     auto out = m.int_world->run(inputs, &store);
     if (!out.ok()) status = out.status();
@@ -532,9 +533,17 @@ const quant::QuantPlan& WorldRunner::plan() const {
 const targets::TargetProfile& WorldRunner::profile() const {
   return impl_->profile;
 }
+const std::string& WorldRunner::integer_world_error() const {
+  return impl_->int_world_error;
+}
 
 Status WorldRunner::attach_device(DumpReader dump) {
   if (impl_->samples > 0) return invalid_argument("attach_device: samples have already run");
+  if (!impl_->int_world)
+    return invalid_argument(
+        "a device dump is compared with the target's integer world, which "
+        "cannot run this plan: " +
+        impl_->int_world_error);
   impl_->device.emplace(std::move(dump));
   return Status();
 }
@@ -617,8 +626,8 @@ std::vector<std::pair<ir::ValueId, double>> WorldRunner::inherited(WorldPair pai
   auto carry = [&](ir::ValueId id, double inherited_value) {
     const TensorMetrics* tm = metrics[id];
     if (!tm) {
-      carried[id] = g.value(id).initializer && pair != WorldPair::kArithmetic ? m.weight_rel2[id]
-                                                                              : inherited_value;
+      carried[id] =
+          m.weight_rel2[id] > 0 && !integer_pair(pair) ? m.weight_rel2[id] : inherited_value;
       return;
     }
     if (integer_pair(pair))
@@ -629,7 +638,8 @@ std::vector<std::pair<ir::ValueId, double>> WorldRunner::inherited(WorldPair pai
                         : 0.0;
   };
   for (size_t v = 0; v < g.num_values(); ++v)
-    if (g.value(static_cast<ir::ValueId>(v)).initializer) carry(static_cast<ir::ValueId>(v), 0.0);
+    if (g.value(static_cast<ir::ValueId>(v)).initializer || m.weight_rel2[v] > 0)
+      carry(static_cast<ir::ValueId>(v), 0.0);
   std::vector<std::pair<ir::ValueId, double>> out;
   for (ir::ValueId id : g.inputs) {
     if (metrics[id]) out.emplace_back(id, 0.0);

@@ -141,7 +141,9 @@ struct Divergence {
 
 class WorldRunner {
  public:
-  // Builds the three worlds; errors from the plan (check_plan) and the profile.
+  // Builds the three worlds; errors from the plan (check_plan) and the profile. A plan the
+  // target cannot run as integers (weights only, a unit its kernels lack) leaves the integer
+  // world out (integer_world_error() says why): the pairs with it are then not compared.
   static Result<std::unique_ptr<WorldRunner>> create(const ir::Graph& graph,
                                                      const quant::QuantPlan& plan,
                                                      const targets::TargetProfile& profile,
@@ -184,6 +186,8 @@ class WorldRunner {
   const ir::Graph& graph() const;
   const quant::QuantPlan& plan() const;
   const targets::TargetProfile& profile() const;
+  // Why the integer world could not be built ("" when it runs).
+  const std::string& integer_world_error() const;
 
   struct Impl;
 

@@ -128,4 +128,17 @@ Result<std::unique_ptr<FakeQuantWorld>> FakeQuantWorld::create(const ir::Graph& 
   return w;
 }
 
+double relative_fake_quant_error(const Tensor& x, const TensorPlan& t) {
+  if (x.dtype() != DType::kFloat32) return std::nan("");
+  auto q = fake_quantize(x, t.params, t.rounding, t.reciprocal);
+  if (!q.ok()) return std::nan("");
+  double xx = 0, ee = 0;
+  const std::vector<float> a = x.to_f32_vector(), b = q->to_f32_vector();
+  for (size_t i = 0; i < a.size(); ++i) {
+    xx += static_cast<double>(a[i]) * a[i];
+    ee += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+  }
+  return xx > 0 ? ee / xx : 0.0;
+}
+
 }  // namespace qdiff::quant

@@ -22,6 +22,10 @@ namespace qdiff::quant {
 Result<Tensor> fake_quantize(const Tensor& x, const QuantParams& p, RoundingMode mode,
                              bool reciprocal = false);
 
+// The relative error energy ||x - fq(x)||^2 / ||x||^2 fake-quantization under `t` gives a float32
+// constant (a weight or bias): 0 for a zero tensor, NaN when `t` cannot quantize it.
+double relative_fake_quant_error(const Tensor& x, const TensorPlan& t);
+
 // The parameters ONNX DynamicQuantizeLinear computes for x (uint8): rmin = min(min(x), 0),
 // rmax = max(max(x), 0), scale = (rmax - rmin) / 255 in float32, zero point =
 // sat(rhe(0 - rmin / scale)); an all-zero x gets scale 1 (see numerics/quant_params.h).

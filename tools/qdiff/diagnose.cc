@@ -139,6 +139,9 @@ Status run_diagnose(const DiagnoseOptions& o) {
   const std::vector<analysis::TensorComparison> tensors = runner->tensors();
   std::printf("qdiff diagnose: %s, %lld samples, target %s\n  quantization: %s\n", o.model.c_str(),
               static_cast<long long>(runner->samples()), o.target.c_str(), plan_source.c_str());
+  if (!runner->integer_world_error().empty())
+    std::printf("  integer world: not run (%s): only float and fake-quant are compared\n",
+                runner->integer_world_error().c_str());
   using analysis::WorldPair;
   std::vector<WorldPair> pairs = {WorldPair::kQuantization, WorldPair::kArithmetic,
                                   WorldPair::kTotal};
