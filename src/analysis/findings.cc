@@ -953,6 +953,56 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
   an["quantization_output"] = score_json(quant_before);
   an["arithmetic_output"] = score_json(arith_before);
 
+  // --- Split-point curves: the first k units quantized and the rest float (forward), and the
+  // reverse, at up to options.split_points values of k; output SQNR against float.
+  {
+    const std::map<std::string, Unit> all_units = units_of(g, plan);
+    std::vector<const Unit*> order;
+    for (const auto& [name, u] : all_units) order.push_back(&u);
+    std::sort(order.begin(), order.end(),
+              [](const Unit* a, const Unit* b) { return a->head_id < b->head_id; });
+    const size_t nu = order.size();
+    if (nu >= 2 && options.split_points >= 2) {
+      std::vector<size_t> ks;
+      const auto points = static_cast<size_t>(
+          std::min<int64_t>(options.split_points, static_cast<int64_t>(nu) + 1));
+      for (size_t p = 0; p < points; ++p) {
+        const size_t k = (p * nu + (points - 1) / 2) / (points - 1);
+        if (ks.empty() || ks.back() != k) ks.push_back(k);
+      }
+      nlohmann::ordered_json curves;
+      for (const char* direction : {"forward", "reverse"}) {
+        const bool forward = std::string(direction) == "forward";
+        nlohmann::ordered_json curve = nlohmann::ordered_json::array();
+        for (size_t k : ks) {
+          // forward: units [0, k) quantized; reverse: units [k, nu) quantized.
+          quant::PlanEdit e;
+          e.why = "diagnose: split point";
+          for (size_t i = 0; i < nu; ++i)
+            if ((i < k) != forward) e.precision[order[i]->head] = quant::Precision::kFloat;
+          Score sc;
+          if (e.precision.empty()) {
+            sc = quant_before;
+          } else {
+            auto edited = quant::apply_plan_edit(plan, g, profile.scheme, e);
+            if (!edited.ok()) continue;
+            auto scored = verifier.fake_quant(edited.value());
+            if (!scored.ok()) continue;
+            sc = scored.value();
+          }
+          nlohmann::ordered_json pj;
+          pj["k"] = static_cast<int64_t>(k);
+          pj["node"] = k < nu ? order[k]->head : std::string();
+          pj["sqnr_db"] = json_number(sc.sqnr_db());
+          curve.push_back(std::move(pj));
+        }
+        curves[direction] = std::move(curve);
+      }
+      curves["units"] = static_cast<int64_t>(nu);
+      an["split_curves"] = std::move(curves);
+    }
+  }
+
   // --- Quantization: candidates by local error, their fixes verified -------------------------
   const std::map<std::string, Unit> units = units_of(g, plan);
   std::vector<double> rel(g.num_values(), -1.0);

@@ -26,6 +26,12 @@
 // unit's fix removes a fifth of its error, the candidates raised to int16 together are tried:
 // accumulation (many small errors, no single culprit).
 //
+// Split-point curves (the seed users' manual bisection): the output SQNR (float vs fake-quant)
+// when the first k quantized units (in graph order of their first node) run quantized and the
+// rest float ("forward"), and when the first k run float and the rest quantized ("reverse"), at
+// FindingsOptions::split_points values of k from 0 to all; where the forward curve falls is
+// where the damage is done.
+//
 // Arithmetic (fake-quant vs the target's integer emulation). When the arithmetic pair diverges
 // (worlds.h) or its output error exceeds a quarter of the quantization error, the mechanism
 // differential runs: each mechanism of the profile that differs from fake-quant arithmetic
@@ -103,7 +109,8 @@ struct Finding {
 };
 
 struct FindingsOptions {
-  int64_t candidates = 6;  // units examined per pair (by local error)
+  int64_t candidates = 6;    // units examined per pair (by local error)
+  int64_t split_points = 9;  // points of each split-point curve (0: none)
   int threads = 1;
 };
 

@@ -42,10 +42,6 @@ Status check_grid(const QuantGrid& g, const Shape& shape, const char* what, int6
   return Status();
 }
 
-int64_t channel_of(int64_t i, int64_t inner, int64_t channels) {
-  return channels == 1 ? 0 : (i / inner) % channels;
-}
-
 }  // namespace
 
 int64_t argmax_row(std::span<const float> row) {
@@ -73,11 +69,17 @@ Result<MetricsAccumulator> MetricsAccumulator::create(MetricsConfig config) {
         check_grid(*c.test_grid, c.shape, "test grid", &a.grid_inner_, &a.grid_channels_));
     if (!c.test_grid->has_range || c.test_grid->qmin > c.test_grid->qmax)
       return invalid_argument("test grid: no integer range [qmin, qmax]");
+    const QuantGrid& g = *c.test_grid;
+    for (size_t ch = 0; ch < g.scales.size(); ++ch) {
+      const double s = g.scales[ch], z = g.zero_points[ch];
+      a.sat_lo_.push_back((static_cast<double>(g.qmin) - z + 0.5) * s);
+      a.sat_hi_.push_back((static_cast<double>(g.qmax) - z - 0.5) * s);
+    }
   }
   return a;
 }
 
-void MetricsAccumulator::add(SampleView ref, SampleView test) {
+MetricsAccumulator::SampleSums MetricsAccumulator::add(SampleView ref, SampleView test) {
   const auto n = static_cast<size_t>(numel_);
   QDIFF_ASSERT(ref.values.size() == n && test.values.size() == n, "sample size mismatch");
   QDIFF_ASSERT(!config_.integers || (ref.integers.size() == n && test.integers.size() == n),
@@ -86,44 +88,72 @@ void MetricsAccumulator::add(SampleView ref, SampleView test) {
   ++samples_;
   const float* x = ref.values.data();
   const float* y = test.values.data();
+  // Four partial sums per quantity (element i into lane i % 4), added to the totals in lane
+  // order once per sample: a fixed order, so results do not depend on anything but the data.
+  double xx[4] = {0, 0, 0, 0}, yy[4] = {0, 0, 0, 0}, xy[4] = {0, 0, 0, 0}, ee[4] = {0, 0, 0, 0};
+  double max_abs = max_abs_, max_lsb = max_lsb_;
+  int64_t exact = 0, compared = 0;
+  // The LSB grid's channel of element i, advanced element by element (no division).
+  const bool lsb = config_.lsb.has_value();
+  size_t channel = 0;
+  int64_t in_channel = 0;
+  double inv_lsb = lsb ? inv_lsb_[0] : 0.0;
   for (size_t i = 0; i < n; ++i) {
-    const bool xf = std::isfinite(x[i]);
-    const bool yf = std::isfinite(y[i]);
-    if (!xf) ++(std::isnan(x[i]) ? ref_nan_ : ref_inf_);
-    if (!yf) ++(std::isnan(y[i]) ? test_nan_ : test_inf_);
-    if (!xf || !yf) continue;
-    const double xd = x[i];
-    const double yd = y[i];
-    const double e = xd - yd;
-    ++compared_;
-    sum_xx_ += xd * xd;
-    sum_yy_ += yd * yd;
-    sum_xy_ += xd * yd;
-    sum_ee_ += e * e;
-    const double ae = std::fabs(e);
-    max_abs_ = std::max(max_abs_, ae);
-    exact_ += xd == yd;
-    if (config_.lsb) {
-      const auto c =
-          static_cast<size_t>(channel_of(static_cast<int64_t>(i), lsb_inner_, lsb_channels_));
-      max_lsb_ = std::max(max_lsb_, ae * inv_lsb_[c]);
+    const float xv = x[i], yv = y[i];
+    if (std::isfinite(xv) && std::isfinite(yv)) [[likely]] {
+      const double xd = xv, yd = yv, e = xd - yd;
+      const size_t lane = i & 3;
+      xx[lane] += xd * xd;
+      yy[lane] += yd * yd;
+      xy[lane] += xd * yd;
+      ee[lane] += e * e;
+      const double ae = std::fabs(e);
+      max_abs = std::max(max_abs, ae);
+      if (lsb) max_lsb = std::max(max_lsb, ae * inv_lsb);
+      exact += xd == yd;
+      ++compared;
+    } else {
+      if (!std::isfinite(xv)) ++(std::isnan(xv) ? ref_nan_ : ref_inf_);
+      if (!std::isfinite(yv)) ++(std::isnan(yv) ? test_nan_ : test_inf_);
+    }
+    if (lsb && ++in_channel == lsb_inner_) {
+      in_channel = 0;
+      if (++channel == static_cast<size_t>(lsb_channels_)) channel = 0;
+      inv_lsb = inv_lsb_[channel];
     }
   }
+  const SampleSums sums{(xx[0] + xx[1]) + (xx[2] + xx[3]), (ee[0] + ee[1]) + (ee[2] + ee[3])};
+  sum_xx_ += sums.ref;
+  sum_yy_ += (yy[0] + yy[1]) + (yy[2] + yy[3]);
+  sum_xy_ += (xy[0] + xy[1]) + (xy[2] + xy[3]);
+  sum_ee_ += sums.err;
+  max_abs_ = max_abs;
+  max_lsb_ = max_lsb;
+  exact_ += exact;
+  compared_ += compared;
   if (config_.test_grid) {
     const QuantGrid& g = *config_.test_grid;
-    for (size_t i = 0; i < n; ++i) {
-      int64_t q;
-      if (!test.integers.empty()) {
-        q = test.integers[i];
-      } else {
-        if (!std::isfinite(y[i])) continue;
-        const auto c =
-            static_cast<size_t>(channel_of(static_cast<int64_t>(i), grid_inner_, grid_channels_));
-        const double steps = std::nearbyint(static_cast<double>(y[i]) / g.scales[c]);
-        q = static_cast<int64_t>(std::clamp(steps, -9.0e15, 9.0e15)) + g.zero_points[c];
+    if (!test.integers.empty()) {
+      for (size_t i = 0; i < n; ++i)
+        saturated_ += test.integers[i] <= g.qmin || test.integers[i] >= g.qmax;
+      test_finite_ += numel_;
+    } else {
+      // Within half a step of the range's ends (the bounds per channel, set at create()).
+      size_t c = 0;
+      int64_t k = 0;
+      double lo = sat_lo_[0], hi = sat_hi_[0];
+      for (size_t i = 0; i < n; ++i) {
+        const double v = y[i];
+        if (std::isfinite(v)) {
+          ++test_finite_;
+          saturated_ += v <= lo || v >= hi;
+        }
+        if (++k == grid_inner_) {
+          k = 0;
+          if (++c == static_cast<size_t>(grid_channels_)) c = 0;
+          lo = sat_lo_[c], hi = sat_hi_[c];
+        }
       }
-      ++test_finite_;
-      saturated_ += q <= g.qmin || q >= g.qmax;
     }
   }
   if (config_.integers) {
@@ -139,13 +169,15 @@ void MetricsAccumulator::add(SampleView ref, SampleView test) {
       rows_agree_ += a >= 0 && a == b;
     }
   }
+  return sums;
 }
 
 void MetricsAccumulator::merge(const MetricsAccumulator& later) {
-  QDIFF_ASSERT(config_.shape == later.config_.shape && config_.lsb == later.config_.lsb &&
-                   config_.test_grid == later.config_.test_grid &&
-                   config_.top1 == later.config_.top1 && config_.integers == later.config_.integers,
-               "merging accumulators of different configs");
+  QDIFF_ASSERT(
+      config_.shape == later.config_.shape && config_.lsb == later.config_.lsb &&
+          config_.test_grid == later.config_.test_grid && config_.top1 == later.config_.top1 &&
+          config_.integers == later.config_.integers && config_.on_grid == later.config_.on_grid,
+      "merging accumulators of different configs");
   samples_ += later.samples_;
   compared_ += later.compared_;
   exact_ += later.exact_;
@@ -208,6 +240,8 @@ TensorMetrics MetricsAccumulator::result() const {
   if (config_.integers)
     m.integer_exact_match =
         int_count_ ? static_cast<double>(int_equal_) / static_cast<double>(int_count_) : kNaN;
+  else if (config_.on_grid)
+    m.integer_exact_match = compared_ ? m.exact_match : kNaN;
   if (config_.top1) m.top1 = Top1{rows_, rows_agree_};
   return m;
 }

@@ -1,7 +1,8 @@
 // Streaming comparison of a reference tensor x and a test tensor y, accumulated over samples.
 // One accumulator per tensor; add() one sample at a time (memory does not depend on the sample
-// count). Every sum is a double accumulated in element order, sample after sample, so a result
-// depends only on the values and the order of the samples: byte-identical at any thread count.
+// count). Every sum is a double accumulated in a fixed order, sample after sample, so a result
+// depends only on the values and the order of the samples: byte-identical at any thread count
+// (within a sample, element i goes to partial sum i % 4; the four are added in a fixed order).
 // Definitions (docs/compare-format.md):
 //   Over the elements finite on both sides (NaN/Inf are counted per side and left out):
 //   cosine   = sum(x*y) / (||x|| * ||y||); 1 when both norms are 0, 0 when exactly one is.
@@ -12,7 +13,8 @@
 //   max LSB  = max |x - y| / scale (the scale of the element's channel), when a grid is given;
 //   exact    = fraction of elements with x == y.
 //   Saturation: fraction of the test tensor's finite elements whose integer is qmin or qmax
-//   (the integers given with the sample, else recovered as nearbyint(y / scale) + zero_point).
+//   (the integers given with the sample; else values within half a step of the range's ends,
+//   y <= (qmin - zero_point + 0.5) * scale or y >= (qmax - zero_point - 0.5) * scale).
 //   Top-1: argmax over the last axis of each row, ties to the lowest index, NaN ignored (a row
 //   of NaN has no argmax and never agrees); the fraction of rows whose argmax agrees.
 // A metric with no element to measure (n = 0) is NaN.
@@ -49,6 +51,10 @@ struct MetricsConfig {
   std::optional<QuantGrid> test_grid;  // the test tensor's grid: saturation (needs its range)
   bool top1 = false;                   // top-1 agreement (argmax over the last axis per row)
   bool integers = false;               // both sides give their integers: their exact match
+  // Both sides' values are dequantized integers of the `lsb` grid (float32(q - zp) * scale):
+  // their integers agree exactly where their values do, so integer_exact_match is the exact
+  // match of the values (no integers needed).
+  bool on_grid = false;
 };
 
 // One sample of one side: its values (plain, row-major over the config's shape) and, for a
@@ -90,7 +96,11 @@ class MetricsAccumulator {
 
   // Adds one sample. Both sides hold exactly numel(shape) values (and integers when the config
   // says `integers`; the test side's integers may also come alone, for saturation).
-  void add(SampleView ref, SampleView test);
+  // Returns this sample's sums over its finite elements: sum(x^2) and sum((x - y)^2).
+  struct SampleSums {
+    double ref = 0, err = 0;
+  };
+  SampleSums add(SampleView ref, SampleView test);
   // Adds what `later` accumulated (over later samples) to this one; the configs must be equal.
   // Sums of partial accumulators equal one accumulator's sums up to rounding: for results
   // that never change, split the samples and merge in a fixed order.
@@ -107,7 +117,8 @@ class MetricsAccumulator {
   // Channel of element i along a grid's axis: (i / inner) % channels.
   int64_t lsb_inner_ = 1, lsb_channels_ = 1;
   int64_t grid_inner_ = 1, grid_channels_ = 1;
-  std::vector<double> inv_lsb_;  // 1 / scale per channel
+  std::vector<double> inv_lsb_;          // 1 / scale per channel
+  std::vector<double> sat_lo_, sat_hi_;  // saturation bounds per channel of the test grid
 
   int64_t samples_ = 0, compared_ = 0, exact_ = 0;
   int64_t ref_nan_ = 0, ref_inf_ = 0, test_nan_ = 0, test_inf_ = 0;

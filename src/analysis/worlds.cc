@@ -64,17 +64,6 @@ class Store : public runtime::Observer {
   std::vector<Tensor>& slots_;
 };
 
-// Channel of element i for a grid along `axis` of `shape` (0 per tensor).
-struct ChannelIndex {
-  int64_t inner = 1, channels = 1;
-  ChannelIndex(const QuantParams& p, const Shape& shape) {
-    if (p.axis < 0 || p.axis >= static_cast<int>(shape.size())) return;
-    channels = shape[static_cast<size_t>(p.axis)];
-    for (size_t d = static_cast<size_t>(p.axis) + 1; d < shape.size(); ++d) inner *= shape[d];
-  }
-  int64_t operator()(int64_t i) const { return channels == 1 ? 0 : (i / inner) % channels; }
-};
-
 }  // namespace
 
 struct WorldRunner::Impl {
@@ -117,6 +106,18 @@ struct WorldRunner::Impl {
   std::vector<Tensor> device_vals, device_ints;  // per value, this sample
   std::vector<std::string> device_names;         // per value: the dump's name
 
+  // The sample x tensor map: SQNR (dB, float32) of each sample at each compared tensor in the
+  // total pair (the quantization pair without an integer world); NaN where not compared.
+  std::vector<std::string> sample_names;
+  std::vector<std::vector<float>> sample_rows;
+  std::vector<float> sample_row;  // this sample's, filled by compare()
+  std::vector<int64_t> labels;    // set_labels
+  Accuracy accuracy;
+
+  static float sqnr_of(const MetricsAccumulator::SampleSums& s) {
+    if (s.err == 0) return std::numeric_limits<float>::infinity();
+    return static_cast<float>(10.0 * std::log10(s.ref / s.err));
+  }
   Status compare(ir::ValueId id, const Tensor& fq_value);
   Status align_device();
   Status read_device();
@@ -164,8 +165,10 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
       if (int_test) {
         if (!it.defined()) continue;  // the integer world does not produce it
         if (iq) c.test_grid = grid_of(iq->params);
+        // Fake-quant and integer values both on the plan's grid: the integers agree where the
+        // values do (MetricsConfig::on_grid).
         if (p == static_cast<int>(WorldPair::kArithmetic))
-          c.integers = iq && e.plan && iq->params == e.plan->params;
+          c.on_grid = iq && e.plan && iq->params == e.plan->params;
       } else {
         c.test_grid = grid;
       }
@@ -190,35 +193,69 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
   }
   const SampleView float_side{fv, {}};
   SampleView fq_side{fq_value.values<float>(), {}};
-  e.acc[static_cast<int>(WorldPair::kQuantization)]->add(float_side, fq_side);
-  if (!has_int) return Status();
+  const MetricsAccumulator::SampleSums qs =
+      e.acc[static_cast<int>(WorldPair::kQuantization)]->add(float_side, fq_side);
+  const size_t column = static_cast<size_t>(entry_of[id]);
+  const bool scored = !labels.empty() && id == graph.outputs[0];
+  if (scored) {
+    if (fv.size() != static_cast<size_t>(e.shape.back()))
+      return invalid_argument("--labels: output " + name + " of shape " + shape_to_string(e.shape) +
+                              " is not one row of class scores per sample");
+    if (samples >= static_cast<int64_t>(labels.size()))
+      return invalid_argument("--labels holds " + std::to_string(labels.size()) +
+                              " labels; the data has more samples");
+    const int64_t label = labels[static_cast<size_t>(samples)];
+    accuracy.rows += 1;
+    accuracy.float_correct += argmax_row(fv) == label;
+    accuracy.fake_quant_correct += argmax_row(fq_side.values) == label;
+  }
+  if (!has_int) {
+    sample_row[column] = sqnr_of(qs);
+    return Status();
+  }
 
   // The integer side as floats (and integers when it holds them).
   Tensor int_float;
-  std::vector<int32_t> int_q, fq_q;
+  std::vector<int32_t> int_q;
   if (iq) {
     QDIFF_ASSERT(dtype_is_integer(it.dtype()), "a quantized tensor not held as integers");
     QDIFF_ASSIGN_OR_RETURN(int_float, intworld::dequantize_tensor(it, iq->params));
-    for (int64_t q : it.to_i64_vector()) int_q.push_back(static_cast<int32_t>(q));
+    int_q.resize(static_cast<size_t>(it.numel()));
+    auto widen = [&](const auto* q) { std::copy(q, q + it.numel(), int_q.begin()); };
+    switch (it.dtype()) {
+      case DType::kUInt8:
+        widen(it.data<uint8_t>());
+        break;
+      case DType::kInt8:
+        widen(it.data<int8_t>());
+        break;
+      case DType::kUInt16:
+        widen(it.data<uint16_t>());
+        break;
+      case DType::kInt16:
+        widen(it.data<int16_t>());
+        break;
+      case DType::kInt32:
+        widen(it.data<int32_t>());
+        break;
+      default:
+        QDIFF_ASSERT(false, "a quantized tensor held in an unexpected integer type");
+    }
   } else {
     QDIFF_ASSERT(it.dtype() == DType::kFloat32, "a float tensor of the integer world not float32");
     int_float = it;
   }
   QDIFF_ASSERT(int_float.shape() == f.shape(), "the integer world changed a tensor's shape");
   SampleView int_side{int_float.values<float>(), int_q};
-  MetricsAccumulator& arith = *e.acc[static_cast<int>(WorldPair::kArithmetic)];
-  if (arith.config().integers) {
-    // Fake-quant values lie on the plan's grid: quantizing them again is exact.
-    const QuantParams& p = e.plan->params;
-    const ChannelIndex channel(p, e.shape);
-    fq_q.resize(fq_side.values.size());
-    for (size_t i = 0; i < fq_q.size(); ++i)
-      fq_q[i] = quantize(fq_side.values[i], p, channel(static_cast<int64_t>(i)));
-    fq_side.integers = fq_q;
-  }
-  arith.add(fq_side, int_side);
+  e.acc[static_cast<int>(WorldPair::kArithmetic)]->add(fq_side, int_side);
   SampleView int_values_only{int_side.values, int_side.integers};
-  e.acc[static_cast<int>(WorldPair::kTotal)]->add(float_side, int_values_only);
+  sample_row[column] =
+      sqnr_of(e.acc[static_cast<int>(WorldPair::kTotal)]->add(float_side, int_values_only));
+
+  if (scored) {
+    accuracy.integer_correct += argmax_row(int_side.values) == labels[static_cast<size_t>(samples)];
+    accuracy.has_integer = true;
+  }
   if (device_vals.empty() || !device_vals[id].defined()) return Status();
 
   // The device against the integer world.
@@ -247,6 +284,11 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
   std::vector<int32_t> dev_q;
   if (di.defined()) dev_q.assign(di.data<int32_t>(), di.data<int32_t>() + di.numel());
   SampleView device_side{dv.values<float>(), dev_q};
+  if (scored) {
+    accuracy.device_correct +=
+        argmax_row(device_side.values) == labels[static_cast<size_t>(samples)];
+    accuracy.has_device = true;
+  }
   SampleView int_ref{int_side.values,
                      dev.config().integers ? int_side.integers : std::span<const int32_t>()};
   if (!dev.config().integers && !dev.config().test_grid) device_side.integers = {};
@@ -490,8 +532,9 @@ Result<std::unique_ptr<WorldRunner>> WorldRunner::create(const ir::Graph& graph,
   return std::unique_ptr<WorldRunner>(new WorldRunner(std::move(impl)));
 }
 
-Status WorldRunner::run_sample(std::span<const Tensor> inputs) {
+Status WorldRunner::run_sample(std::span<const Tensor> inputs, std::string_view name) {
   Impl& m = *impl_;
+  m.sample_row.assign(m.entries.size(), std::numeric_limits<float>::quiet_NaN());
   const size_t nv = m.graph.num_values();
   m.float_vals.assign(nv, Tensor());
   m.int_vals.assign(nv, Tensor());
@@ -520,7 +563,11 @@ Status WorldRunner::run_sample(std::span<const Tensor> inputs) {
   m.int_vals.clear();
   m.device_vals.clear();
   m.device_ints.clear();
-  if (status.ok()) ++m.samples;
+  if (status.ok()) {
+    m.sample_names.push_back(name.empty() ? std::to_string(m.samples) : std::string(name));
+    m.sample_rows.push_back(std::move(m.sample_row));
+    ++m.samples;
+  }
   return status;
 }
 
@@ -533,6 +580,38 @@ const quant::QuantPlan& WorldRunner::plan() const {
 const targets::TargetProfile& WorldRunner::profile() const {
   return impl_->profile;
 }
+Status WorldRunner::set_labels(std::vector<int64_t> labels) {
+  if (impl_->samples > 0) return invalid_argument("set_labels: samples have already run");
+  if (impl_->graph.outputs.empty() || impl_->entry_of[impl_->graph.outputs[0]] < 0)
+    return invalid_argument("--labels: the model's first output is not a float tensor");
+  impl_->labels = std::move(labels);
+  return Status();
+}
+
+std::optional<Accuracy> WorldRunner::accuracy() const {
+  if (impl_->labels.empty()) return std::nullopt;
+  return impl_->accuracy;
+}
+
+SampleMap WorldRunner::sample_map() const {
+  const Impl& m = *impl_;
+  SampleMap map;
+  map.pair = m.int_world ? WorldPair::kTotal : WorldPair::kQuantization;
+  std::vector<size_t> columns;
+  for (size_t c = 0; c < m.entries.size(); ++c) {
+    if (!m.entries[c].created) continue;
+    columns.push_back(c);
+    map.tensors.push_back(m.graph.value(m.entries[c].value).name);
+  }
+  map.samples = m.sample_names;
+  for (const std::vector<float>& row : m.sample_rows) {
+    std::vector<float> r;
+    for (size_t c : columns) r.push_back(c < row.size() ? row[c] : std::nanf(""));
+    map.sqnr_db.push_back(std::move(r));
+  }
+  return map;
+}
+
 const std::string& WorldRunner::integer_world_error() const {
   return impl_->int_world_error;
 }
@@ -733,6 +812,33 @@ std::optional<Divergence> WorldRunner::first_divergence(WorldPair pair) const {
   return std::nullopt;
 }
 
+std::vector<WorstSample> worst_samples(const SampleMap& map, const ir::Graph& graph, size_t n) {
+  std::vector<WorstSample> out;
+  if (graph.outputs.empty()) return out;
+  const auto col =
+      std::find(map.tensors.begin(), map.tensors.end(), graph.value(graph.outputs[0]).name);
+  if (col == map.tensors.end()) return out;
+  const auto c = static_cast<size_t>(col - map.tensors.begin());
+  std::vector<size_t> order;
+  for (size_t i = 0; i < map.sqnr_db.size(); ++i)
+    if (!std::isnan(map.sqnr_db[i][c])) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return map.sqnr_db[a][c] < map.sqnr_db[b][c]; });
+  for (size_t k = 0; k < order.size() && k < n; ++k) {
+    const std::vector<float>& row = map.sqnr_db[order[k]];
+    WorstSample w;
+    w.sample = map.samples[order[k]];
+    w.output_sqnr_db = row[c];
+    for (size_t t = 0; t < row.size(); ++t)
+      if (row[t] < 20.0f) {
+        w.first_below = map.tensors[t];
+        break;
+      }
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
 nlohmann::ordered_json to_json(const TensorComparison& t) {
   nlohmann::ordered_json j;
   j["index"] = t.index;
@@ -789,6 +895,32 @@ nlohmann::ordered_json worlds_to_json(const WorldRunner& runner) {
     first[std::string(world_pair_name(p))] = d ? to_json(*d) : nullptr;
   }
   j["first_divergence"] = std::move(first);
+  {
+    // The sample x tensor map, and the worst samples at the first graph output.
+    const SampleMap map = runner.sample_map();
+    nlohmann::ordered_json mj;
+    mj["pair"] = std::string(world_pair_name(map.pair));
+    mj["tensors"] = map.tensors;
+    mj["samples"] = map.samples;
+    nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+    for (const std::vector<float>& r : map.sqnr_db) {
+      nlohmann::ordered_json row = nlohmann::ordered_json::array();
+      for (float v : r)
+        row.push_back(json_number(std::isfinite(v) ? std::round(v * 100) / 100 : v));
+      rows.push_back(std::move(row));
+    }
+    mj["sqnr_db"] = std::move(rows);
+    nlohmann::ordered_json worst = nlohmann::ordered_json::array();
+    for (const WorstSample& w : worst_samples(map, runner.graph(), 5)) {
+      nlohmann::ordered_json wj;
+      wj["sample"] = w.sample;
+      wj["output_sqnr_db"] = json_number(w.output_sqnr_db);
+      wj["first_tensor_below_20db"] = w.first_below;
+      worst.push_back(std::move(wj));
+    }
+    mj["worst_samples"] = std::move(worst);
+    j["sample_map"] = std::move(mj);
+  }
   if (const DeviceAlignment* al = runner.device_alignment()) {
     nlohmann::ordered_json a;
     nlohmann::ordered_json matched = nlohmann::ordered_json::array();

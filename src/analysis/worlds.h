@@ -139,6 +139,32 @@ struct Divergence {
   double max_error_lsb = 0, differing_fraction = 0, inherited_fraction = 0;
 };
 
+// Top-1 accuracy of each world against labels (WorldRunner::set_labels).
+struct Accuracy {
+  int64_t rows = 0;
+  int64_t float_correct = 0, fake_quant_correct = 0, integer_correct = 0, device_correct = 0;
+  bool has_integer = false, has_device = false;
+};
+
+// SQNR (dB) of each sample at each compared tensor in one pair of worlds: the total pair, or
+// the quantization pair when the integer world does not run. NaN where a tensor was not
+// compared, +inf where the sample agrees exactly.
+struct SampleMap {
+  WorldPair pair = WorldPair::kTotal;
+  std::vector<std::string> tensors;  // topological order
+  std::vector<std::string> samples;
+  std::vector<std::vector<float>> sqnr_db;  // [sample][tensor]
+};
+
+// The samples with the lowest SQNR at the first graph output, worst first, each with the first
+// tensor (topological order) where its SQNR falls below 20 dB ("" if none).
+struct WorstSample {
+  std::string sample;
+  double output_sqnr_db = 0;
+  std::string first_below;
+};
+std::vector<WorstSample> worst_samples(const SampleMap& map, const ir::Graph& graph, size_t n);
+
 class WorldRunner {
  public:
   // Builds the three worlds; errors from the plan (check_plan) and the profile. A plan the
@@ -170,7 +196,8 @@ class WorldRunner {
   // Runs one sample (one tensor per graph input) in the three worlds and adds it to every
   // tensor's metrics. Errors: a world's run fails, or a tensor's shape differs from the one
   // earlier samples gave it.
-  Status run_sample(std::span<const Tensor> inputs);
+  // `name` names the sample in the sample map (its index when empty).
+  Status run_sample(std::span<const Tensor> inputs, std::string_view name = {});
   int64_t samples() const;
 
   // The tensors compared so far, in topological order.
@@ -182,6 +209,16 @@ class WorldRunner {
   // largest differing fraction among them (arithmetic pair). A tensor's own contribution (its
   // local error) is what it carries beyond that.
   std::vector<std::pair<ir::ValueId, double>> inherited(WorldPair pair) const;
+
+  // Task accuracy: one integer class label per sample (in sample order) for the first graph
+  // output, which must hold one row of class scores per sample; top-1 (argmax, ties to the
+  // lowest index) of each world is counted against it. Call before the first sample.
+  Status set_labels(std::vector<int64_t> labels);
+  std::optional<Accuracy> accuracy() const;
+
+  // The SQNR of every sample at every compared tensor (per-sample statistics: memory grows
+  // with samples x tensors floats).
+  SampleMap sample_map() const;
 
   const ir::Graph& graph() const;
   const quant::QuantPlan& plan() const;

@@ -39,6 +39,15 @@ Result<QuantPlan> apply_plan_edit(const QuantPlan& plan, const ir::Graph& graph,
     if (np.precision != Precision::kInt8) precision[np.name] = np.precision;
   }
   QDIFF_ASSIGN_OR_RETURN(PlanStructure st, plan_structure(graph, precision, scheme.units));
+  // The structure before the edit: a tensor it quantizes that the new one does not is one the
+  // edit made unnecessary (an activation only float nodes produce and read now).
+  std::map<std::string, Precision> old_precision;
+  for (const NodePlan& np : plan.nodes)
+    if (np.precision != Precision::kInt8) old_precision[np.name] = np.precision;
+  QDIFF_ASSIGN_OR_RETURN(PlanStructure old_st,
+                         plan_structure(graph, old_precision, scheme.units));
+  std::set<ir::ValueId> old_structure;
+  for (const PlannedTensor& pt : old_st.tensors) old_structure.insert(pt.value);
   if (nodes.empty()) nodes = st.nodes;
 
   // Ranges: edited, else read back from the plan's grids (a dummy for tensors the plan lacks:
@@ -133,11 +142,13 @@ Result<QuantPlan> apply_plan_edit(const QuantPlan& plan, const ir::Graph& graph,
       placed.insert(name);
     }
   }
-  // The plan's other tensors (outside the planner's structure), unless their node is now float.
+  // The plan's other tensors: kept when the planner's structure never had them (a quantized
+  // model's own choices), dropped when the edit made them unnecessary or their node is float.
   for (const TensorPlan& tp : plan.tensors) {
     if (placed.count(tp.name)) continue;
     auto id = graph.find_value(tp.name);
     if (id && tp.role != Role::kActivation && float_params.count(*id)) continue;
+    if (id && old_structure.count(*id)) continue;
     out.tensors.push_back(tp);
   }
   QDIFF_RETURN_IF_ERROR(check_plan(out, graph));

@@ -16,7 +16,9 @@
 //   - a tensor the plan did not quantize and the edit needs (the 16-bit inputs of an int16
 //     unit, a weight of a unit raised from float).
 // The others keep the plan's TensorPlan. Weights and biases of nodes that become float leave
-// the plan; tensors the plan quantizes outside the planner's structure are kept.
+// the plan, and so do activations the edit makes unnecessary (quantized before the edit, not
+// after: produced and read by float nodes only); tensors the plan quantizes outside the
+// planner's structure are kept.
 #pragma once
 
 #include <map>

@@ -145,6 +145,22 @@ TEST(PlanEdit, FloatUnitDropsItsWeights) {
     EXPECT_EQ(*q.find(same), *p.find(same)) << same;
 }
 
+TEST(PlanEdit, FloatTailLeavesNoActivationQuantized) {
+  TestGraph t;
+  const Scheme s = ort_scheme(true);
+  const QuantPlan p = base_plan(t.g, s);
+  PlanEdit edit;
+  edit.precision["conv2"] = Precision::kFloat;
+  edit.precision["pool"] = Precision::kFloat;
+  auto e = apply_plan_edit(p, t.g, s, edit);
+  ASSERT_TRUE(e.ok()) << e.status().message();
+  // y is produced by the float conv2 and read by no one: no longer quantized; m is produced by
+  // the float pool and read by the float conv2: neither. r is still produced by the int8 unit.
+  EXPECT_EQ(e.value().find("y"), nullptr);
+  EXPECT_EQ(e.value().find("m"), nullptr);
+  EXPECT_NE(e.value().find("r"), nullptr);
+}
+
 TEST(PlanEdit, ErrorsNameWhatIsWrong) {
   TestGraph t;
   const Scheme s = ort_scheme(true);

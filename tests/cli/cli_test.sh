@@ -35,6 +35,7 @@ x = np.load(f"{demo}/samples.npy")
 np.save(f"{tmp}/wrong_shape.npy", np.zeros((1, 1, 32, 32), np.float32))
 np.save(f"{tmp}/wrong_dtype.npy", np.zeros((1, 1, 28, 28), np.int32))
 np.save(f"{tmp}/first20.npy", x[:20])
+np.save(f"{tmp}/first20_labels.npy", np.load(f"{demo}/labels.npy")[:20])
 np.save(f"{tmp}/negative.npy", np.array([-1.0, 2.0], np.float32))
 PY
 
@@ -344,7 +345,7 @@ elif [[ $(printf '%s\n' "$out" | grep -c "^    [a-z]* *none$") -ne 3 ]]; then fa
 elif [[ "$out" != *"verdict: healthy (0 error, 0 warning"* ]]; then fail "diagnose healthy: verdict: $out"
 else ok; fi
 printf '{"schema": "qdiff.target/1", "name": "pad0", "base": "ort-cpu", "pad_with_zero_point": false, "pad_value": 0}' >"$D/pad0.json"
-out=$("$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --target "$D/pad0.json" --json "$D/pad0_report.json" --html "$D/pad0.html" 2>&1)
+out=$("$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --target "$D/pad0.json" --json "$D/pad0_report.json" --html "$D/pad0.html" --labels "$TMP/first20_labels.npy" 2>&1)
 rc=$?
 if [[ $rc -ne 1 ]]; then fail "diagnose pad0: exit $rc, expected 1 ($out)"
 elif [[ "$out" != *"arithmetic    /stem/act/Clip_output_0"* ]]; then fail "diagnose pad0: $out"
@@ -370,6 +371,15 @@ top = p["findings"][0]
 assert top["rank"] == 1 and top["category"] == "padding" and top["node"] == "/stem/conv/Conv", top
 assert float(top["fix_verified"]["after"]) > float(top["fix_verified"]["before"]) + 20, top
 assert "pad_value" in top["evidence"]["mechanisms"], top["evidence"]
+acc = p["summary"]["accuracy"]
+assert acc["samples"] == 20 and acc["float"] == acc["fake-quant"] > acc["integer"], acc
+m = h["sample_map"]
+assert m["pair"] == "total" and m["samples"][0] == "first20.npy[0]" and len(m["sqnr_db"]) == 20, m.keys()
+assert len(m["sqnr_db"][0]) == len(m["tensors"]) == len(h["tensors"]), len(m["tensors"])
+assert len(m["worst_samples"]) == 5, m["worst_samples"]
+c = h["split_curves"]
+assert [p["k"] for p in c["forward"]][0] == 0 and c["forward"][-1]["k"] == c["units"], c
+assert c["forward"][0]["sqnr_db"] == "inf" and c["reverse"][-1]["sqnr_db"] == "inf", c
 PY
 "$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --json "$D/again.json" --threads 2 >/dev/null 2>&1
 cmp -s "$D/healthy.json" "$D/again.json" && ok || fail "diagnose JSON differs between runs / thread counts"

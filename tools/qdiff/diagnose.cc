@@ -25,6 +25,7 @@
 #include "runtime/images.h"
 #include "runtime/samples.h"
 #include "targets/profile.h"
+#include "tensor/npy.h"
 
 namespace qdiff::cli {
 
@@ -39,10 +40,12 @@ struct DiagnoseOptions {
   int64_t samples = -1;
   int64_t verify_samples = 16;
   int64_t candidates = 6;
+  int64_t split_points = 9;
   int threads = 1;
   std::string json;
   std::string html;
   std::string device_dump;
+  std::string labels;
 };
 
 std::string fmt_db(double v) {
@@ -102,6 +105,15 @@ Status run_diagnose(const DiagnoseOptions& o) {
     QDIFF_ASSIGN_OR_RETURN(analysis::DumpReader dump, analysis::DumpReader::open(o.device_dump));
     QDIFF_RETURN_IF_ERROR(runner->attach_device(std::move(dump)));
   }
+  if (!o.labels.empty()) {
+    QDIFF_ASSIGN_OR_RETURN(Tensor labels, read_npy(o.labels));
+    if (!dtype_is_integer(labels.dtype()) || labels.rank() != 1)
+      return invalid_argument(o.labels + ": expected a 1-D array of integer labels, got " +
+                              std::string(dtype_name(labels.dtype())) +
+                              shape_to_string(labels.shape()));
+    Status s = runner->set_labels(labels.to_i64_vector());
+    if (!s.ok()) return s.with_context(o.labels);
+  }
   QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader reader,
                          runtime::SampleReader::open(g, o.data, preprocess));
   std::vector<Tensor> inputs;
@@ -111,7 +123,7 @@ Status run_diagnose(const DiagnoseOptions& o) {
   while (o.samples < 0 || runner->samples() < o.samples) {
     QDIFF_ASSIGN_OR_RETURN(bool more, reader.next(&inputs, &name));
     if (!more) break;
-    Status s = runner->run_sample(inputs);
+    Status s = runner->run_sample(inputs, name);
     if (!s.ok()) return s.with_context("sample " + name);
     if (static_cast<int64_t>(verify.size()) < o.verify_samples) verify.push_back(inputs);
     if (progress)
@@ -132,6 +144,7 @@ Status run_diagnose(const DiagnoseOptions& o) {
     std::fprintf(stderr, "\r  finding causes on %zu samples...          ", verify.size());
   analysis::FindingsOptions fo;
   fo.candidates = o.candidates;
+  fo.split_points = o.split_points;
   fo.threads = o.threads;
   QDIFF_ASSIGN_OR_RETURN(analysis::Diagnosis dx, analysis::find_causes(*runner, verify, fo));
   if (progress) std::fprintf(stderr, "\r%60s\r", "");
@@ -183,6 +196,20 @@ Status run_diagnose(const DiagnoseOptions& o) {
       std::printf("\n");
     }
   }
+  const std::optional<analysis::Accuracy> accuracy = runner->accuracy();
+  auto pct = [](int64_t n, int64_t d) {
+    return d ? 100.0 * static_cast<double>(n) / static_cast<double>(d) : 0.0;
+  };
+  if (accuracy) {
+    std::printf("  accuracy (top-1 against %s): float %.2f%%, fake-quant %.2f%%", o.labels.c_str(),
+                pct(accuracy->float_correct, accuracy->rows),
+                pct(accuracy->fake_quant_correct, accuracy->rows));
+    if (accuracy->has_integer)
+      std::printf(", integer %.2f%%", pct(accuracy->integer_correct, accuracy->rows));
+    if (accuracy->has_device)
+      std::printf(", device %.2f%%", pct(accuracy->device_correct, accuracy->rows));
+    std::printf(" (%lld samples)\n", static_cast<long long>(accuracy->rows));
+  }
   int64_t counts[3] = {0, 0, 0};  // error, warning, info
   for (const analysis::Finding& f : dx.findings)
     ++counts[f.severity == "error" ? 0 : f.severity == "warning" ? 1 : 2];
@@ -202,6 +229,33 @@ Status run_diagnose(const DiagnoseOptions& o) {
       std::printf("      verified on %zu samples: %s %s -> %s\n", verify.size(),
                   f.fix_verified->metric.c_str(), fmt_db(f.fix_verified->before).c_str(),
                   fmt_db(f.fix_verified->after).c_str());
+  }
+  {
+    const analysis::SampleMap map = runner->sample_map();
+    const auto worst = analysis::worst_samples(map, g, 3);
+    if (!worst.empty()) {
+      std::printf(
+          "  worst samples (%s SQNR at %s):", std::string(world_pair_name(map.pair)).c_str(),
+          g.value(g.outputs[0]).name.c_str());
+      for (const analysis::WorstSample& w : worst)
+        std::printf(" %s %s dB%s", w.sample.c_str(), fmt_db(w.output_sqnr_db).c_str(),
+                    &w == &worst.back() ? "\n" : ",");
+    }
+  }
+  if (dx.analyses.contains("split_curves")) {
+    const auto& c = dx.analyses["split_curves"];
+    std::printf(
+        "  split points (output SQNR dB vs float; k of %lld units quantized first / float "
+        "first):\n   ",
+        static_cast<long long>(c["units"].get<int64_t>()));
+    for (size_t i = 0; i < c["forward"].size() && i < c["reverse"].size(); ++i) {
+      auto db = [](const nlohmann::ordered_json& v) {
+        return v.is_number() ? fmt_db(v.get<double>()) : v.is_string() ? v.get<std::string>() : "-";
+      };
+      std::printf(" k=%lld %s/%s", static_cast<long long>(c["forward"][i]["k"].get<int64_t>()),
+                  db(c["forward"][i]["sqnr_db"]).c_str(), db(c["reverse"][i]["sqnr_db"]).c_str());
+    }
+    std::printf("\n");
   }
   std::printf("  first divergence (analysis/worlds.h gives the rules):\n");
   for (WorldPair p : pairs) {
@@ -242,8 +296,9 @@ Status run_diagnose(const DiagnoseOptions& o) {
     j["target"] = o.target;
     j["quantization"] = plan_source;
     nlohmann::ordered_json analyses = nlohmann::ordered_json::array();
-    for (const char* a : {"worlds", "first_divergence", "local_error", "sensitivity",
-                          "fix_verification", "mechanism_differential"})
+    for (const char* a :
+         {"worlds", "first_divergence", "local_error", "sensitivity", "fix_verification",
+          "mechanism_differential", "split_curves", "sample_map"})
       analyses.push_back(a);
     j["analyses"] = std::move(analyses);
     nlohmann::ordered_json w = analysis::worlds_to_json(*runner);
@@ -262,6 +317,17 @@ Status run_diagnose(const DiagnoseOptions& o) {
           outs.push_back(std::move(oj));
         }
     summary["outputs"] = std::move(outs);
+    if (accuracy) {
+      nlohmann::ordered_json aj;
+      aj["samples"] = accuracy->rows;
+      aj["float"] = pct(accuracy->float_correct, accuracy->rows) / 100.0;
+      aj["fake-quant"] = pct(accuracy->fake_quant_correct, accuracy->rows) / 100.0;
+      if (accuracy->has_integer)
+        aj["integer"] = pct(accuracy->integer_correct, accuracy->rows) / 100.0;
+      if (accuracy->has_device)
+        aj["device"] = pct(accuracy->device_correct, accuracy->rows) / 100.0;
+      summary["accuracy"] = std::move(aj);
+    }
     nlohmann::ordered_json count_json;
     count_json["error"] = counts[0];
     count_json["warning"] = counts[1];
@@ -281,6 +347,8 @@ Status run_diagnose(const DiagnoseOptions& o) {
     j["first_divergence"] = w["first_divergence"];
     if (w.contains("device_alignment")) j["device_alignment"] = w["device_alignment"];
     j["tensors"] = w["tensors"];
+    j["sample_map"] = w["sample_map"];
+    if (dx.analyses.contains("split_curves")) j["split_curves"] = dx.analyses["split_curves"];
     j["evidence"] = dx.analyses;
     auto write = [](const std::string& path, const std::string& text) -> Status {
       std::ofstream out(path, std::ios::trunc | std::ios::binary);
@@ -329,6 +397,8 @@ void add_diagnose_command(CLI::App& app, std::function<Status()>& run) {
   cmd->add_option("--device-dump", o->device_dump,
                   "A device's tensor dump (docs/dump-format.md) of the same samples: a fourth "
                   "world, compared with the integer emulation of --target");
+  cmd->add_option("--labels", o->labels,
+                  "Integer class labels (.npy, one per sample): top-1 accuracy of every world");
   cmd->add_option("--verify-samples", o->verify_samples,
                   "Verify fixes on the first N samples (held in memory)")
       ->default_val(16)
@@ -337,6 +407,10 @@ void add_diagnose_command(CLI::App& app, std::function<Status()>& run) {
                   "Units examined for a quantization cause (by their local error)")
       ->default_val(6)
       ->check(CLI::Range(int64_t{0}, int64_t{100000}));
+  cmd->add_option("--split-points", o->split_points,
+                  "Points of each split-point curve (0: no curves)")
+      ->default_val(9)
+      ->check(CLI::Range(int64_t{0}, int64_t{1000}));
   cmd->add_option("--threads", o->threads, "Threads (results do not depend on it)")->default_val(1);
   cmd->add_option("--json", o->json, "Write the report as JSON (schema qdiff.diagnose/1)");
   cmd->add_option("--html", o->html, "Write the report as one self-contained HTML page");
