@@ -44,8 +44,7 @@ Result<QuantPlan> apply_plan_edit(const QuantPlan& plan, const ir::Graph& graph,
   std::map<std::string, Precision> old_precision;
   for (const NodePlan& np : plan.nodes)
     if (np.precision != Precision::kInt8) old_precision[np.name] = np.precision;
-  QDIFF_ASSIGN_OR_RETURN(PlanStructure old_st,
-                         plan_structure(graph, old_precision, scheme.units));
+  QDIFF_ASSIGN_OR_RETURN(PlanStructure old_st, plan_structure(graph, old_precision, scheme.units));
   std::set<ir::ValueId> old_structure;
   for (const PlannedTensor& pt : old_st.tensors) old_structure.insert(pt.value);
   if (nodes.empty()) nodes = st.nodes;
