@@ -9,6 +9,7 @@
 #include <set>
 #include <utility>
 
+#include "analysis/verifier.h"
 #include "calib/observers.h"
 #include "intworld/int_world.h"
 #include "quant/fake_quant.h"
@@ -27,173 +28,6 @@ std::string fmt(const char* f, double v) {
   std::snprintf(b, sizeof b, f, v);
   return b;
 }
-
-// Output error of one world against another over the verification samples.
-struct Score {
-  double err = 0, ref = 0;
-  int64_t rows = 0, agree = 0;
-  int64_t nonfinite = 0;
-  double sqnr_db() const { return err > 0 ? 10.0 * std::log10(ref / err) : kInf; }
-  bool classifier() const { return rows > 0; }
-  double top1() const { return rows ? static_cast<double>(agree) / static_cast<double>(rows) : 1; }
-  // The fraction of this score's error `after` removes.
-  double removed_by(const Score& after) const {
-    return err > 0 ? std::clamp(1.0 - after.err / err, -kInf, 1.0) : 0.0;
-  }
-};
-
-nlohmann::ordered_json score_json(const Score& s) {
-  nlohmann::ordered_json j;
-  j["sqnr_db"] = json_number(s.sqnr_db());
-  if (s.classifier()) j["top1_agreement"] = json_number(s.top1());
-  return j;
-}
-
-// The graph outputs of one run, as float32 (integer outputs dequantized).
-using Outputs = std::vector<Tensor>;
-
-void add_score(Score& s, const Outputs& ref, const Outputs& test) {
-  for (size_t o = 0; o < ref.size(); ++o) {
-    std::span<const float> x = ref[o].values<float>();
-    std::span<const float> y = test[o].values<float>();
-    for (size_t i = 0; i < x.size(); ++i) {
-      if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
-        ++s.nonfinite;
-        continue;
-      }
-      const double d = static_cast<double>(x[i]) - y[i];
-      s.err += d * d;
-      s.ref += static_cast<double>(x[i]) * x[i];
-    }
-  }
-  if (ref.empty() || ref[0].rank() < 1) return;
-  const int64_t classes = ref[0].dim(ref[0].rank() - 1);
-  if (classes < 2) return;
-  std::span<const float> x = ref[0].values<float>();
-  std::span<const float> y = test[0].values<float>();
-  for (size_t r = 0; r + static_cast<size_t>(classes) <= x.size();
-       r += static_cast<size_t>(classes)) {
-    ++s.rows;
-    const auto c = static_cast<size_t>(classes);
-    if (argmax_row(x.subspan(r, c)) == argmax_row(y.subspan(r, c))) ++s.agree;
-  }
-}
-
-// Re-runs worlds over the verification samples, output by output.
-class Verifier {
- public:
-  Verifier(const WorldRunner& runner, std::span<const std::vector<Tensor>> samples, int threads)
-      : g_(runner.graph()), samples_(samples), threads_(threads) {}
-
-  Status init(const quant::QuantPlan& base) {
-    runtime::RunOptions ro;
-    ro.threads = threads_;
-    QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(g_, ro));
-    for (const std::vector<Tensor>& in : samples_) {
-      QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in));
-      float_.push_back(plain(std::move(out)));
-    }
-    QDIFF_ASSIGN_OR_RETURN(fq_base_, fake_quant_outputs(base));
-    return Status();
-  }
-
-  Result<std::vector<Outputs>> fake_quant_outputs(const quant::QuantPlan& plan) const {
-    QDIFF_ASSIGN_OR_RETURN(auto fq, quant::FakeQuantWorld::create(g_, plan));
-    runtime::RunOptions ro;
-    ro.threads = threads_;
-    QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(fq->graph(), ro));
-    std::vector<Outputs> all;
-    for (const std::vector<Tensor>& in : samples_) {
-      QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in, nullptr, fq->transform()));
-      all.push_back(plain(std::move(out)));
-    }
-    return all;
-  }
-
-  // Fake-quant world of `plan` against the float world.
-  Result<Score> fake_quant(const quant::QuantPlan& plan) const {
-    QDIFF_ASSIGN_OR_RETURN(std::vector<Outputs> all, fake_quant_outputs(plan));
-    Score s;
-    for (size_t i = 0; i < all.size(); ++i) add_score(s, float_[i], all[i]);
-    return s;
-  }
-  Score base_fake_quant() const {
-    Score s;
-    for (size_t i = 0; i < fq_base_.size(); ++i) add_score(s, float_[i], fq_base_[i]);
-    return s;
-  }
-
-  // Integer world of `plan` under `profile` against the base fake-quant world.
-  Result<Score> integer(const quant::QuantPlan& plan, const targets::TargetProfile& profile) const {
-    intworld::IntWorldOptions io;
-    io.threads = threads_;
-    QDIFF_ASSIGN_OR_RETURN(auto iw, intworld::IntWorld::create(g_, plan, profile, io));
-    Score s;
-    for (size_t i = 0; i < samples_.size(); ++i) {
-      QDIFF_ASSIGN_OR_RETURN(Outputs out, iw->run(samples_[i]));
-      for (size_t o = 0; o < out.size(); ++o) {
-        if (const quant::TensorPlan* q = iw->quantized(g_.outputs[o])) {
-          QDIFF_ASSIGN_OR_RETURN(out[o], intworld::dequantize_tensor(out[o], q->params));
-        }
-      }
-      add_score(s, fq_base_[i], plain(std::move(out)));
-    }
-    return s;
-  }
-
-  // The integer world of `plan` under `profile` at one tensor (dequantized) for each sample.
-  Result<std::vector<Tensor>> integer_at(const quant::QuantPlan& plan,
-                                         const targets::TargetProfile& profile,
-                                         ir::ValueId probe) const {
-    intworld::IntWorldOptions io;
-    io.threads = threads_;
-    QDIFF_ASSIGN_OR_RETURN(auto iw, intworld::IntWorld::create(g_, plan, profile, io));
-    struct Keep : runtime::Observer {
-      ir::ValueId id = 0;
-      Tensor value;
-      bool wants(ir::ValueId v) const override { return v == id; }
-      Status observe(ir::ValueId v, const Tensor& t) override {
-        if (v == id) value = t.to_plain();
-        return Status();
-      }
-    } keep;
-    keep.id = probe;
-    std::vector<Tensor> all;
-    for (const std::vector<Tensor>& in : samples_) {
-      keep.value = Tensor();
-      QDIFF_ASSIGN_OR_RETURN(Outputs out, iw->run(in, &keep));
-      if (!keep.value.defined())
-        return invalid_argument("the integer world does not hold tensor '" + g_.value(probe).name +
-                                "'");
-      if (const quant::TensorPlan* q = iw->quantized(probe)) {
-        QDIFF_ASSIGN_OR_RETURN(keep.value, intworld::dequantize_tensor(keep.value, q->params));
-      }
-      all.push_back(std::move(keep.value));
-    }
-    return all;
-  }
-
-  // Runs the float world and hands `observer` the tensors it wants.
-  Status observe_float(runtime::Observer& observer) const {
-    runtime::RunOptions ro;
-    ro.threads = threads_;
-    QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(g_, ro));
-    for (const std::vector<Tensor>& in : samples_) {
-      QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in, &observer));
-    }
-    return Status();
-  }
-
- private:
-  static Outputs plain(Outputs out) {
-    for (Tensor& t : out) t = t.to_plain();
-    return out;
-  }
-  const ir::Graph& g_;
-  std::span<const std::vector<Tensor>> samples_;
-  int threads_;
-  std::vector<Outputs> float_, fq_base_;
-};
 
 // A quantized unit: its first node, members in graph order, and the tensor it produces.
 struct Unit {
@@ -930,7 +764,7 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
   }
 
   if (verify.empty()) return invalid_argument("findings: no verification samples");
-  Verifier verifier(runner, verify, options.threads);
+  Verifier verifier(runner.graph(), verify, options.threads);
   QDIFF_RETURN_IF_ERROR(verifier.init(plan));
   const Score quant_before = verifier.base_fake_quant();
   const bool has_int = runner.integer_world_error().empty();

@@ -386,5 +386,20 @@ cmp -s "$D/healthy.json" "$D/again.json" && ok || fail "diagnose JSON differs be
 expect_error diag_data "nope.npy" "$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/nope.npy"
 expect_error diag_target "nope" "$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --target nope
 
+# qdiff tune: a reachable goal is met with few units raised and a plan the other commands
+# take; an unreachable one exits 1 (the best plan still written); bad goals exit 2.
+out=$("$QDIFF" tune "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --goal "sqnr>=29" \
+  -o "$D/tuned.json" --export "$D/tuned.onnx" 2>&1)
+rc=$?
+if [[ $rc -ne 0 || "$out" != *"goal met: sqnr>=29"* ]]; then fail "tune: exit $rc: $out"
+elif ! "$QDIFF" run "$DEMO/demo_folded.onnx" --mode fakequant --plan "$D/tuned.json" --input "$TMP/first20.npy" >/dev/null 2>&1; then fail "tune: the plan does not run"
+elif [[ ! -s "$D/tuned.onnx" ]]; then fail "tune: no QDQ export"
+else ok; fi
+out=$("$QDIFF" tune "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --goal "sqnr>=500" --samples 4 -o "$D/best.json" 2>&1)
+rc=$?
+[[ $rc -eq 1 && "$out" == *"goal NOT met"* && -s "$D/best.json" ]] && ok || fail "tune unreachable: exit $rc: $out"
+expect_error tune_goal "goal 'sqnr=3'" "$QDIFF" tune "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --goal "sqnr=3" -o "$D/x.json"
+expect_error tune_labels "needs --labels" "$QDIFF" tune "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --goal "top1-drop<=0.5" -o "$D/x.json"
+
 echo "cli: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

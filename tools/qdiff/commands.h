@@ -17,6 +17,7 @@ void add_calibrate_command(CLI::App& app, std::function<Status()>& run);
 void add_export_command(CLI::App& app, std::function<Status()>& run);
 void add_compare_command(CLI::App& app, std::function<Status()>& run);
 void add_diagnose_command(CLI::App& app, std::function<Status()>& run);
+void add_tune_command(CLI::App& app, std::function<Status()>& run);
 void add_report_command(CLI::App& app, std::function<Status()>& run);
 
 // "name=1,3,224,224" -> (name, shape); error on bad syntax.

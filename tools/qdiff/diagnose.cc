@@ -75,27 +75,10 @@ Status run_diagnose(const DiagnoseOptions& o) {
   if (!o.preprocess.empty()) {
     QDIFF_ASSIGN_OR_RETURN(preprocess, runtime::parse_preprocess(o.preprocess));
   }
-  quant::QuantPlan plan;
-  std::string plan_source;
-  if (o.side.given()) {
-    QDIFF_ASSIGN_OR_RETURN(QuantSide side, load_quant_side(model, o.side));
-    if (side.float_graph) model.graph = std::move(*side.float_graph);
-    plan = std::move(side.plan);
-    plan_source = !o.side.plan.empty()        ? o.side.plan
-                  : !o.side.quantized.empty() ? o.side.quantized
-                                              : o.side.encodings;
-  } else {
-    // No quantization given: the target's default int8 calibration (MinMax) on the same data.
-    quant::CalibrationOptions co;
-    co.scheme = profile.scheme;
-    co.threads = o.threads;
-    co.max_samples = o.samples;
-    QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader cal,
-                           runtime::SampleReader::open(model.graph, o.data, preprocess));
-    QDIFF_ASSIGN_OR_RETURN(quant::CalibrationReport report, quant::calibrate(model.graph, cal, co));
-    plan = std::move(report.plan);
-    plan_source = "minmax calibration of the " + o.target + " scheme on the data";
-  }
+  QDIFF_ASSIGN_OR_RETURN(PlanForTarget pt, plan_for_target(model, o.side, profile, o.target, o.data,
+                                                           preprocess, o.samples, o.threads));
+  const quant::QuantPlan plan = std::move(pt.plan);
+  const std::string plan_source = pt.source;
   const ir::Graph& g = model.graph;
   analysis::WorldsOptions wo;
   wo.threads = o.threads;
@@ -219,7 +202,8 @@ Status run_diagnose(const DiagnoseOptions& o) {
   if (dx.findings.empty())
     std::printf("  findings: none\n");
   else
-    std::printf("  findings, by the share of the output error their fix removes:\n");
+    std::printf(
+        "  findings (by severity, then by the share of the output error their fix removes):\n");
   for (size_t i = 0; i < dx.findings.size(); ++i) {
     const analysis::Finding& f = dx.findings[i];
     std::printf("  %2zu. %-7s %-18s %s (%s)\n      %s\n      fix: %s\n", i + 1, f.severity.c_str(),

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   qdiff::cli::add_export_command(app, run);
   qdiff::cli::add_compare_command(app, run);
   qdiff::cli::add_diagnose_command(app, run);
+  qdiff::cli::add_tune_command(app, run);
   qdiff::cli::add_report_command(app, run);
   try {
     app.parse(argc, argv);

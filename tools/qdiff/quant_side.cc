@@ -1,5 +1,8 @@
 #include "quant_side.h"
 
+#include "quant/calibrate.h"
+#include "runtime/samples.h"
+
 #include <filesystem>
 
 #include "encodings/encodings.h"
@@ -88,6 +91,34 @@ Result<QuantSide> load_quant_side(const onnx::ImportedModel& float_model,
   if (!s.ok()) return s.with_context(what + " against " + float_model.path.string());
   if (!o.save_plan.empty()) QDIFF_RETURN_IF_ERROR(quant::save_plan(side.plan, o.save_plan));
   return side;
+}
+
+Result<PlanForTarget> plan_for_target(onnx::ImportedModel& model, const QuantSideOptions& side,
+                                      const targets::TargetProfile& profile,
+                                      const std::string& target_name,
+                                      const std::vector<std::string>& data,
+                                      const std::optional<runtime::ImagePreprocess>& preprocess,
+                                      int64_t samples, int threads) {
+  PlanForTarget out;
+  if (side.given()) {
+    QDIFF_ASSIGN_OR_RETURN(QuantSide q, load_quant_side(model, side));
+    if (q.float_graph) model.graph = std::move(*q.float_graph);
+    out.plan = std::move(q.plan);
+    out.source = !side.plan.empty()        ? side.plan
+                 : !side.quantized.empty() ? side.quantized
+                                           : side.encodings;
+    return out;
+  }
+  quant::CalibrationOptions co;
+  co.scheme = profile.scheme;
+  co.threads = threads;
+  co.max_samples = samples;
+  QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader cal,
+                         runtime::SampleReader::open(model.graph, data, preprocess));
+  QDIFF_ASSIGN_OR_RETURN(quant::CalibrationReport report, quant::calibrate(model.graph, cal, co));
+  out.plan = std::move(report.plan);
+  out.source = "minmax calibration of the " + target_name + " scheme on the data";
+  return out;
 }
 
 }  // namespace qdiff::cli

@@ -12,7 +12,9 @@
 
 #include "onnx/importer.h"
 #include "quant/plan.h"
+#include "runtime/images.h"
 #include "support/status.h"
+#include "targets/profile.h"
 
 namespace qdiff::cli {
 
@@ -41,5 +43,19 @@ void add_quant_side_options(CLI::App& cmd, QuantSideOptions& o);
 // quantized model itself.
 Result<QuantSide> load_quant_side(const onnx::ImportedModel& float_model,
                                   const QuantSideOptions& o);
+
+// The plan a command works on: the quantized side given (MODEL's graph replaced by the float
+// graph a quantized MODEL computes), else the target's default int8 calibration (MinMax, the
+// profile's scheme) on the first `samples` of `data` (all when negative).
+struct PlanForTarget {
+  quant::QuantPlan plan;
+  std::string source;  // the file given, or "minmax calibration of the T scheme on the data"
+};
+Result<PlanForTarget> plan_for_target(onnx::ImportedModel& model, const QuantSideOptions& side,
+                                      const targets::TargetProfile& profile,
+                                      const std::string& target_name,
+                                      const std::vector<std::string>& data,
+                                      const std::optional<runtime::ImagePreprocess>& preprocess,
+                                      int64_t samples, int threads);
 
 }  // namespace qdiff::cli

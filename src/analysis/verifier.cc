@@ -1,0 +1,192 @@
+#include "analysis/verifier.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "analysis/metrics.h"
+#include "intworld/int_world.h"
+#include "quant/fake_quant.h"
+#include "runtime/interpreter.h"
+
+namespace qdiff::analysis {
+
+namespace {
+
+std::vector<Tensor> plain(std::vector<Tensor> out) {
+  for (Tensor& t : out) t = t.to_plain();
+  return out;
+}
+
+}  // namespace
+
+double Score::cosine() const {
+  if (ref == 0 && test == 0) return 1.0;
+  if (ref == 0 || test == 0) return 0.0;
+  return cross / std::sqrt(ref * test);
+}
+
+double Score::removed_by(const Score& after) const {
+  return err > 0 ? std::min(1.0 - after.err / err, 1.0) : 0.0;
+}
+
+nlohmann::ordered_json score_json(const Score& s) {
+  nlohmann::ordered_json j;
+  j["sqnr_db"] = json_number(s.sqnr_db());
+  if (s.classifier()) j["top1_agreement"] = json_number(s.top1());
+  if (s.labelled) j["accuracy"] = json_number(s.accuracy());
+  return j;
+}
+
+Verifier::Verifier(const ir::Graph& graph, std::span<const std::vector<Tensor>> samples,
+                   int threads, std::vector<int64_t> labels)
+    : g_(graph), samples_(samples), threads_(threads), labels_(std::move(labels)) {}
+
+Status Verifier::init(const quant::QuantPlan& base) {
+  runtime::RunOptions ro;
+  ro.threads = threads_;
+  QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(g_, ro));
+  float_.clear();
+  for (const std::vector<Tensor>& in : samples_) {
+    QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in));
+    float_.push_back(plain(std::move(out)));
+  }
+  QDIFF_ASSIGN_OR_RETURN(fq_base_, fake_quant_outputs(base));
+  return Status();
+}
+
+Score Verifier::score(const std::vector<Outputs>& ref, const std::vector<Outputs>& test) const {
+  Score s;
+  for (size_t k = 0; k < ref.size() && k < test.size(); ++k) {
+    for (size_t o = 0; o < ref[k].size(); ++o) {
+      std::span<const float> x = ref[k][o].values<float>();
+      std::span<const float> y = test[k][o].values<float>();
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (!std::isfinite(x[i]) || !std::isfinite(y[i])) {
+          ++s.nonfinite;
+          continue;
+        }
+        const double xd = x[i], yd = y[i], d = xd - yd;
+        s.err += d * d;
+        s.ref += xd * xd;
+        s.test += yd * yd;
+        s.cross += xd * yd;
+      }
+    }
+    if (ref[k].empty() || ref[k][0].rank() < 1) continue;
+    const int64_t classes = ref[k][0].dim(ref[k][0].rank() - 1);
+    if (classes < 2) continue;
+    std::span<const float> x = ref[k][0].values<float>();
+    std::span<const float> y = test[k][0].values<float>();
+    const auto c = static_cast<size_t>(classes);
+    for (size_t r = 0; r + c <= x.size(); r += c) {
+      ++s.rows;
+      const int64_t b = argmax_row(y.subspan(r, c));
+      if (argmax_row(x.subspan(r, c)) == b) ++s.agree;
+      if (k < labels_.size() && x.size() == c) {
+        ++s.labelled;
+        s.correct += b == labels_[k];
+      }
+    }
+  }
+  return s;
+}
+
+Result<std::vector<Verifier::Outputs>> Verifier::fake_quant_outputs(
+    const quant::QuantPlan& plan) const {
+  QDIFF_ASSIGN_OR_RETURN(auto fq, quant::FakeQuantWorld::create(g_, plan));
+  runtime::RunOptions ro;
+  ro.threads = threads_;
+  QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(fq->graph(), ro));
+  std::vector<Outputs> all;
+  for (const std::vector<Tensor>& in : samples_) {
+    QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in, nullptr, fq->transform()));
+    all.push_back(plain(std::move(out)));
+  }
+  return all;
+}
+
+Result<std::vector<Verifier::Outputs>> Verifier::integer_outputs(
+    const quant::QuantPlan& plan, const targets::TargetProfile& profile) const {
+  intworld::IntWorldOptions io;
+  io.threads = threads_;
+  QDIFF_ASSIGN_OR_RETURN(auto iw, intworld::IntWorld::create(g_, plan, profile, io));
+  std::vector<Outputs> all;
+  for (const std::vector<Tensor>& in : samples_) {
+    QDIFF_ASSIGN_OR_RETURN(Outputs out, iw->run(in));
+    for (size_t o = 0; o < out.size(); ++o) {
+      if (const quant::TensorPlan* q = iw->quantized(g_.outputs[o])) {
+        QDIFF_ASSIGN_OR_RETURN(out[o], intworld::dequantize_tensor(out[o], q->params));
+      }
+    }
+    all.push_back(plain(std::move(out)));
+  }
+  return all;
+}
+
+Result<Score> Verifier::fake_quant(const quant::QuantPlan& plan) const {
+  QDIFF_ASSIGN_OR_RETURN(std::vector<Outputs> all, fake_quant_outputs(plan));
+  return score(float_, all);
+}
+
+Score Verifier::base_fake_quant() const {
+  return score(float_, fq_base_);
+}
+
+Score Verifier::float_self() const {
+  return score(float_, float_);
+}
+
+Result<Score> Verifier::integer(const quant::QuantPlan& plan,
+                                const targets::TargetProfile& profile) const {
+  QDIFF_ASSIGN_OR_RETURN(std::vector<Outputs> all, integer_outputs(plan, profile));
+  return score(fq_base_, all);
+}
+
+Result<Score> Verifier::integer_vs_float(const quant::QuantPlan& plan,
+                                         const targets::TargetProfile& profile) const {
+  QDIFF_ASSIGN_OR_RETURN(std::vector<Outputs> all, integer_outputs(plan, profile));
+  return score(float_, all);
+}
+
+Result<std::vector<Tensor>> Verifier::integer_at(const quant::QuantPlan& plan,
+                                                 const targets::TargetProfile& profile,
+                                                 ir::ValueId probe) const {
+  intworld::IntWorldOptions io;
+  io.threads = threads_;
+  QDIFF_ASSIGN_OR_RETURN(auto iw, intworld::IntWorld::create(g_, plan, profile, io));
+  struct Keep : runtime::Observer {
+    ir::ValueId id = 0;
+    Tensor value;
+    bool wants(ir::ValueId v) const override { return v == id; }
+    Status observe(ir::ValueId v, const Tensor& t) override {
+      if (v == id) value = t.to_plain();
+      return Status();
+    }
+  } keep;
+  keep.id = probe;
+  std::vector<Tensor> all;
+  for (const std::vector<Tensor>& in : samples_) {
+    keep.value = Tensor();
+    QDIFF_ASSIGN_OR_RETURN(Outputs out, iw->run(in, &keep));
+    if (!keep.value.defined())
+      return invalid_argument("the integer world does not hold tensor '" + g_.value(probe).name +
+                              "'");
+    if (const quant::TensorPlan* q = iw->quantized(probe)) {
+      QDIFF_ASSIGN_OR_RETURN(keep.value, intworld::dequantize_tensor(keep.value, q->params));
+    }
+    all.push_back(std::move(keep.value));
+  }
+  return all;
+}
+
+Status Verifier::observe_float(runtime::Observer& observer) const {
+  runtime::RunOptions ro;
+  ro.threads = threads_;
+  QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(g_, ro));
+  for (const std::vector<Tensor>& in : samples_) {
+    QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in, &observer));
+  }
+  return Status();
+}
+
+}  // namespace qdiff::analysis
