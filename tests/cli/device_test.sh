@@ -5,15 +5,7 @@
 # must give one-line errors and exit code 2.
 #   device_test.sh QDIFF_BINARY
 set -uo pipefail
-QDIFF=$1
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-DEMO=$ROOT/models/demo
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
+source "$(dirname "$0")/lib.sh"
 
 PY=/usr/bin/python3
 $PY - "$TMP" "$DEMO" <<'EOF' || { echo "cannot make test data"; exit 1; }
@@ -154,17 +146,6 @@ expect_top depth_to_space 1 "layout             d2s (d)"
 [[ "$out" == *"with the other DepthToSpace mode (crd)"* ]] && ok || fail "d2s summary: $out"
 
 # Bad dumps: one-line errors, exit code 2.
-expect_error() {
-  local name=$1 want=$2
-  shift 2
-  local err rc2
-  err=$("$@" 2>&1 >/dev/null)
-  rc2=$?
-  if [[ $rc2 -ne 2 ]]; then fail "$name: exit code $rc2, expected 2 ($err)"
-  elif [[ $(printf '%s\n' "$err" | wc -l) -ne 1 ]]; then fail "$name: not one line: $err"
-  elif [[ "$err" != *"$want"* ]]; then fail "$name: '$err' does not mention '$want'"
-  else ok; fi
-}
 run_diag() { "$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --plan "$TMP/plan.json" "$@"; }
 expect_error short "the manifest lists 19" run_diag --device-dump "$TMP/short"
 expect_error fewer "holds 20 samples; 19 ran" run_diag --device-dump "$TMP/ok" --samples 19
