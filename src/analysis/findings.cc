@@ -1010,19 +1010,25 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
     }
     cj["tried"] = std::move(tried);
 
-    // The fix: the best non-float trial, unless it recovers less than half of what float does.
+    // The fix: trials are in order of what they cost the deployment (per-channel weights and a
+    // range cost nothing, int16 costs speed); the first that removes at least 60% of what the
+    // best one removes is the fix, and names the cause. Float only when no other trial recovers
+    // half of what float does.
     const Trial* best = nullptr;
     const Trial* floated = nullptr;
+    double top = 0;
+    for (const Trial& t : trials)
+      if (t.name != "float") top = std::max(top, quant_before.removed_by(t.score));
     for (const Trial& t : trials) {
       if (t.name == "float") {
         floated = &t;
         continue;
       }
-      if (!best || t.score.err < best->score.err) best = &t;
+      if (!best && quant_before.removed_by(t.score) >= 0.6 * top) best = &t;
     }
     double best_removed = best ? quant_before.removed_by(best->score) : 0;
     const double float_removed = floated ? quant_before.removed_by(floated->score) : 0;
-    if (floated && (!best || best_removed < 0.5 * float_removed)) {
+    if (floated && (!best || top < 0.5 * float_removed)) {
       best = floated;
       best_removed = float_removed;
     }
@@ -1221,6 +1227,23 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
       }
     }
     an["mechanism_differential"] = mech_json;
+    // Biases whose stored scale is not s_in * s_w: the integer kernel adds them at s_in * s_w.
+    std::optional<std::pair<std::vector<std::string>, Score>> bias_fix;
+    {
+      quant::PlanEdit e;
+      e.consistent_biases = true;
+      e.why = "diagnose: bias scale s_in * s_w";
+      auto fixed = quant::apply_plan_edit(plan, g, profile.scheme, e);
+      if (fixed.ok() && !(fixed.value() == plan)) {
+        std::vector<std::string> changed;
+        for (const quant::TensorPlan& t : plan.tensors)
+          if (const quant::TensorPlan* n = fixed.value().find(t.name);
+              n && !(n->params == t.params))
+            changed.push_back(t.name);
+        auto sc = verifier.integer(fixed.value(), profile);
+        if (sc.ok() && !changed.empty()) bias_fix.emplace(std::move(changed), sc.value());
+      }
+    }
     const Switched* best = nullptr;
     for (const Switched& s : switched)
       if (!best || s.score.err < best->score.err) best = &s;
@@ -1262,6 +1285,24 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
       f.severity = arith_severity(removed);
       f.impact = impact(arith_before, best->score);
       findings.push_back(std::move(f));
+    } else if (bias_fix && arith_before.removed_by(bias_fix->second) >= 0.5) {
+      f.category = "precision";
+      f.summary = std::to_string(bias_fix->first.size()) +
+                  " bias(es) stored with a scale other than s_in * s_w, the scale the integer "
+                  "kernel adds them at (first: " +
+                  bias_fix->first.front() +
+                  "); re-derived: " + fmt("%.1f", arith_before.sqnr_db()) + " -> " +
+                  fmt("%.1f", bias_fix->second.sqnr_db()) + " dB";
+      nlohmann::ordered_json list = nlohmann::ordered_json::array();
+      for (const std::string& b : bias_fix->first) list.push_back(b);
+      f.evidence["inconsistent_biases"] = std::move(list);
+      f.fix =
+          "quantize each bias with scale s_in * s_w of its node's input and weight (re-export "
+          "the biases after any change of an activation's or weight's scale)";
+      f.fix_verified = FixVerified{metric, arith_before.sqnr_db(), bias_fix->second.sqnr_db()};
+      f.severity = arith_severity(arith_before.removed_by(bias_fix->second));
+      f.impact = impact(arith_before, bias_fix->second);
+      findings.push_back(std::move(f));
     } else if (all_score && arith_before.removed_by(*all_score) >= 0.5) {
       f.category = "accumulation";
       f.summary = "several mechanisms of " + profile.name +
@@ -1273,6 +1314,17 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
       f.fix_verified = FixVerified{metric, arith_before.sqnr_db(), all_score->sqnr_db()};
       f.severity = arith_severity(arith_before.removed_by(*all_score));
       f.impact = impact(arith_before, *all_score);
+      findings.push_back(std::move(f));
+    } else if (arith_div) {
+      // Nothing known explains it: reported, never dropped.
+      f.category = "device-mismatch";
+      f.summary = profile.name + "'s integer arithmetic departs from fake-quant at " + f.tensor +
+                  " (" + arith_div->rule + ", " + fmt("%.1f", arith_div->max_error_lsb) +
+                  " LSB) and no mechanism of the profile, alone or together, explains it";
+      f.fix = "compare the plan's parameters at " + f.node +
+              " with what the target's kernels accept, and report the tensor's dump";
+      f.severity = arith_severity(0.5);
+      f.impact = share;
       findings.push_back(std::move(f));
     }
   }

@@ -21,10 +21,11 @@
 //                                calibration data did not hold these values), else
 //                                activation-range
 //   int16 activations for the unit                                  -> precision
-// and the best one is the fix (float for the unit when none of them recovers at least half of
-// what float does: precision, "keep it in float"). When the output is damaged and no single
-// unit's fix removes a fifth of its error, the candidates raised to int16 together are tried:
-// accumulation (many small errors, no single culprit).
+// in that order, the order of what they cost the deployment; the first that removes at least
+// 60% of what the best of them removes is the fix and names the cause (float for the unit when
+// none of them recovers at least half of what float does: precision, "keep it in float"). When the
+// output is damaged and no single unit's fix removes a fifth of its error, the candidates raised to
+// int16 together are tried: accumulation (many small errors, no single culprit).
 //
 // Split-point curves (the seed users' manual bisection): the output SQNR (float vs fake-quant)
 // when the first k quantized units (in graph order of their first node) run quantized and the
@@ -39,8 +40,11 @@
 // elementwise/pooling/LUT/resize schemes, activation approximations, pad value) is switched to
 // the fake-quant behaviour alone, and the integer world re-run; the mechanism whose switch
 // removes the most output error names the cause (rounding, precision, saturation,
-// approximation, padding) at the arithmetic pair's first divergence. When no single switch
-// removes half of it but all together do: accumulation.
+// approximation, padding) at the arithmetic pair's first divergence. Else, when 32-bit biases
+// are stored with a scale other than s_in * s_w (the scale the integer kernel adds them at),
+// and re-deriving them removes half of it: precision. When no single switch removes half of it
+// but all together do: accumulation. A divergence nothing explains is still reported
+// (device-mismatch: the emulated target's kernels read the plan otherwise than fake-quant).
 //
 // Device (a device dump attached: WorldRunner::attach_device). At the device pair's first
 // divergence (integer emulation vs device, the arithmetic pair's rules), the candidate

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "analysis/demo_test_util.h"
+#include "quant/plan_edit.h"
 
 namespace qdiff::analysis {
 namespace {
@@ -126,6 +127,32 @@ TEST(Findings, PerTensorDepthwiseWithOutlierChannel) {
   Diagnosed r = diagnose(g, demo_plan(g, scheme), p, d.samples);
   expect_top(r.dx, "weight-granularity", "/block1/dw/conv/Conv");
   EXPECT_GE(r.dx.findings[0].evidence.value("weight_absmax_max_over_median", 0.0), 10.0);
+}
+
+TEST(Findings, ActivationRangeTooWide) {
+  const DemoData& d = demo_data();
+  const targets::TargetProfile p = profile("ort-cpu");
+  // One activation's range 100x wider than its values (an outlier seen in calibration): its
+  // step leaves the values a few levels. Biases follow (plan_edit re-derives them).
+  quant::PlanEdit e;
+  e.ranges["/block1/dw/act/Clip_output_0"] = {0.0f, 600.0f};
+  auto plan = quant::apply_plan_edit(demo_plan(d.graph, p.scheme), d.graph, p.scheme, e);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  Diagnosed r = diagnose(d.graph, plan.value(), p, d.samples);
+  expect_top(r.dx, "activation-range", "/block1/dw/conv/Conv");
+  EXPECT_EQ(r.dx.findings[0].tensor, "/block1/dw/act/Clip_output_0");
+}
+
+TEST(Findings, BiasScaleOtherThanInputTimesWeight) {
+  const DemoData& d = demo_data();
+  const targets::TargetProfile p = profile("ort-cpu");
+  quant::QuantPlan plan = demo_plan(d.graph, p.scheme);
+  for (quant::TensorPlan& t : plan.tensors)
+    if (t.name == "block1.pw.conv.bias")
+      for (float& s : t.params.scales) s *= 20.0f;  // stored at 20x its kernel's scale
+  Diagnosed r = diagnose(d.graph, plan, p, d.samples);
+  expect_top(r.dx, "precision", "/block1/pw/conv/Conv");
+  EXPECT_EQ(r.dx.findings[0].evidence["inconsistent_biases"][0], "block1.pw.conv.bias");
 }
 
 TEST(Findings, CalibrationDataThatMissesTheSamples) {

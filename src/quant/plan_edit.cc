@@ -12,6 +12,22 @@ std::pair<float, float> grid_range(const QuantParams& p) {
           static_cast<float>(static_cast<int64_t>(p.qmax()) - zp) * s};
 }
 
+namespace {
+
+// Whether a planned 32-bit bias has the scale s_in * s_w of its node's input and weight (other
+// biases, such as the DPU's 8-bit ones, are taken as they are).
+bool bias_consistent(const QuantPlan& plan, const ir::Graph& graph, const PlannedTensor& pt,
+                     const TensorPlan& bias) {
+  if (bias.params.bits != 32) return true;
+  const TensorPlan* in = plan.find(graph.value(pt.source).name);
+  const TensorPlan* w = plan.find(graph.value(pt.weight).name);
+  if (!in || !w) return true;
+  auto expected = bias_params(in->params, w->params);
+  return !expected.ok() || expected.value() == bias.params;
+}
+
+}  // namespace
+
 Result<QuantPlan> apply_plan_edit(const QuantPlan& plan, const ir::Graph& graph,
                                   const Scheme& scheme, const PlanEdit& edit) {
   // Precision per node: the plan's, with the edited units'.
@@ -121,7 +137,8 @@ Result<QuantPlan> apply_plan_edit(const QuantPlan& plan, const ir::Graph& graph,
         break;
       case TensorKind::kBias:
         hit = (old || raised_params.count(pt.value)) &&
-              (affected[pt.source] || affected[pt.weight] || !old);
+              (affected[pt.source] || affected[pt.weight] || !old ||
+               (edit.consistent_biases && !bias_consistent(plan, graph, pt, *old)));
         break;
     }
     affected[pt.value] = hit;

@@ -12,7 +12,8 @@
 //   - an activation whose range is edited or whose bit width changes, and the tensors sharing
 //     its parameters through data movement (Reshape, MaxPool...);
 //   - a weight named in `per_channel` (per channel along its output-channel axis);
-//   - a bias whose data input or weight is affected (its scale is s_in * s_w);
+//   - a bias whose data input or weight is affected (its scale is s_in * s_w), and with
+//     `consistent_biases` every 32-bit bias whose scale is not s_in * s_w;
 //   - a tensor the plan did not quantize and the edit needs (the 16-bit inputs of an int16
 //     unit, a weight of a unit raised from float).
 // The others keep the plan's TensorPlan. Weights and biases of nodes that become float leave
@@ -41,10 +42,15 @@ struct PlanEdit {
   std::map<std::string, std::pair<float, float>> ranges;
   // Weight tensors to quantize per channel.
   std::set<std::string> per_channel;
+  // Re-derive every 32-bit bias whose scale is not s_in * s_w of its node's data input and
+  // weight (a plan whose activation was re-scaled by hand, or a quantized model built so).
+  bool consistent_biases = false;
   // Recorded as the edited tensors' source ("diagnose: per-channel fix").
   std::string why = "edit";
 
-  bool empty() const { return precision.empty() && ranges.empty() && per_channel.empty(); }
+  bool empty() const {
+    return precision.empty() && ranges.empty() && per_channel.empty() && !consistent_biases;
+  }
 };
 
 // The plan with the edit applied (see the top); the result passes check_plan. Errors name the
