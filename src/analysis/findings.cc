@@ -1156,8 +1156,9 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
     }
   }
 
-  // Accumulation: damaged, and no unit alone explains it.
-  if (quant_damaged && best_single_removed < 0.2 && candidates.size() >= 2) {
+  // Accumulation: damaged, and no unit alone removes half of the error; the candidates raised
+  // together must do clearly better than the best one alone.
+  if (quant_damaged && best_single_removed < 0.5 && candidates.size() >= 2) {
     quant::PlanEdit e;
     e.why = "diagnose: int16 candidates";
     for (const Candidate& c : candidates)
@@ -1166,7 +1167,7 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
     if (edited.ok()) {
       QDIFF_ASSIGN_OR_RETURN(Score s, verifier.fake_quant(edited.value()));
       const double removed = quant_before.removed_by(s);
-      if (removed >= 0.2) {
+      if (removed >= std::max(0.2, best_single_removed + 0.1)) {
         Finding f;
         f.node = candidates[0].unit->head;
         f.tensor = g.value(candidates[0].unit->output).name;

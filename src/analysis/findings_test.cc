@@ -143,6 +143,25 @@ TEST(Findings, ActivationRangeTooWide) {
   EXPECT_EQ(r.dx.findings[0].tensor, "/block1/dw/act/Clip_output_0");
 }
 
+TEST(Findings, ManySmallErrorsAreAccumulation) {
+  const DemoData& d = demo_data();
+  const targets::TargetProfile p = profile("ort-cpu");
+  // Every activation's range 8x wider than its values: each unit adds a little of the error,
+  // none most of it.
+  const quant::QuantPlan base = demo_plan(d.graph, p.scheme);
+  quant::PlanEdit e;
+  for (const quant::TensorPlan& t : base.tensors) {
+    if (t.role != quant::Role::kActivation || t.name == "input") continue;
+    const auto [lo, hi] = quant::grid_range(t.params);
+    e.ranges[t.name] = {8.0f * lo, 8.0f * hi};
+  }
+  auto plan = quant::apply_plan_edit(base, d.graph, p.scheme, e);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  Diagnosed r = diagnose(d.graph, plan.value(), p, d.samples);
+  ASSERT_FALSE(r.dx.findings.empty());
+  EXPECT_EQ(r.dx.findings[0].category, "accumulation") << to_json(r.dx.findings[0]).dump();
+}
+
 TEST(Findings, BiasScaleOtherThanInputTimesWeight) {
   const DemoData& d = demo_data();
   const targets::TargetProfile p = profile("ort-cpu");

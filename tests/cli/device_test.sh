@@ -136,7 +136,9 @@ rng_w1 = rng.normal(size=(8, 4, 3, 3)).astype(np.float32)
 rng_w2 = rng.normal(size=(3, 2, 1, 1)).astype(np.float32)
 model("DCR")
 model("CRD")
-np.save(f"{tmp}/d2s_x.npy", rng.normal(size=(10, 1, 4, 6, 6)).astype(np.float32))
+x = rng.normal(size=(10, 1, 4, 6, 6)).astype(np.float32)
+np.save(f"{tmp}/d2s_x.npy", x)
+np.save(f"{tmp}/d2s_x_bgr.npy", np.ascontiguousarray(x[:, :, ::-1]))  # channels reversed
 EOF
 "$QDIFF" calibrate "$TMP/d2s_dcr.onnx" --data "$TMP/d2s_x.npy" -o "$TMP/d2s_plan.json" >/dev/null &&
 "$QDIFF" run "$TMP/d2s_crd.onnx" --mode int --target ort-cpu --plan "$TMP/d2s_plan.json" \
@@ -144,6 +146,13 @@ EOF
 diagnose d2s_dev "$TMP/d2s_dcr.onnx" "$TMP/d2s_plan.json" "$TMP/d2s_x.npy"
 expect_top depth_to_space 1 "layout             d2s (d)"
 [[ "$out" == *"with the other DepthToSpace mode (crd)"* ]] && ok || fail "d2s summary: $out"
+
+# The device fed the input with its channels reversed (BGR for RGB).
+"$QDIFF" run "$TMP/d2s_dcr.onnx" --mode int --target ort-cpu --plan "$TMP/d2s_plan.json" \
+  --input "$TMP/d2s_x_bgr.npy" --dump "$TMP/bgr_dev" >/dev/null || { echo "cannot make the bgr dump"; exit 1; }
+diagnose bgr_dev "$TMP/d2s_dcr.onnx" "$TMP/d2s_plan.json" "$TMP/d2s_x.npy"
+expect_top channel_order 1 "error   preprocessing      graph input (x)"
+[[ "$out" == *"has its channels in reverse order (RGB vs BGR)"* ]] && ok || fail "bgr summary: $out"
 
 # Bad dumps: one-line errors, exit code 2.
 run_diag() { "$QDIFF" diagnose "$DEMO/demo_folded.onnx" --data "$TMP/first20.npy" --plan "$TMP/plan.json" "$@"; }
