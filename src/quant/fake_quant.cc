@@ -13,6 +13,12 @@ Result<Tensor> fake_quantize(const Tensor& x_in, const QuantParams& p, RoundingM
   if (x_in.dtype() != DType::kFloat32)
     return invalid_argument("only float32 tensors can be fake-quantized, got " +
                             std::string(dtype_name(x_in.dtype())));
+  // Per tensor, fake-quantization is elementwise: a channels-last tensor is quantized in its
+  // own storage order and stays channels-last (no reorder either way).
+  if (!x_in.is_plain() && !p.per_channel()) {
+    QDIFF_ASSIGN_OR_RETURN(Tensor q, fake_quantize(x_in.physical(), p, mode, reciprocal));
+    return q.with_physical_layout(x_in.layout());
+  }
   const Tensor x = x_in.to_plain();
   int64_t channels = 1;
   int64_t inner = x.numel();

@@ -15,7 +15,8 @@
 
 namespace qdiff::quant {
 
-// dequantize(quantize(x)) element by element with `p` (per channel along p.axis).
+// dequantize(quantize(x)) element by element with `p` (per channel along p.axis). A non-plain
+// (channels-last) tensor quantized per tensor is returned in its own layout; per channel, plain.
 // Errors: non-float32 input, axis out of range or a channel count that differs from the
 // scale count.
 // `reciprocal`: quantize as x * f32(1 / scale) (quantize_by_reciprocal) instead of x / scale.
@@ -50,6 +51,8 @@ class FakeQuantWorld {
       return id < entries.size() && entries[id] != nullptr;
     }
     Result<Tensor> apply(ir::ValueId id, const Tensor& value) override;
+    // fake_quantize keeps a channels-last tensor channels-last (per tensor).
+    bool any_layout() const override { return true; }
     std::vector<const TensorPlan*> entries;  // per value of the graph
     const ir::Graph* graph = nullptr;
   };

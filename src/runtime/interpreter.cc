@@ -185,7 +185,7 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     if (options_.round_float16 && graph_.value(id).float16_in_model && v.dtype() == DType::kFloat32)
       v = v.to_plain().cast(DType::kFloat16).cast(DType::kFloat32);
     if (transform && transform->applies(id)) {
-      QDIFF_ASSIGN_OR_RETURN(v, transform->apply(id, v.to_plain()));
+      QDIFF_ASSIGN_OR_RETURN(v, transform->apply(id, transform->any_layout() ? v : v.to_plain()));
     }
     if (observer && observer->wants(id)) QDIFF_RETURN_IF_ERROR(observer->observe(id, v.to_plain()));
     if (last_use_[id] < 0 && !is_output_[id]) v = Tensor();  // nobody reads it

@@ -31,9 +31,11 @@ class ValueTransform {
  public:
   virtual ~ValueTransform() = default;
   virtual bool applies(ir::ValueId id) const = 0;
-  // Returns the value readers see instead of `value` (plain, same shape). A non-OK status stops
-  // the run.
+  // Returns the value readers see instead of `value` (same shape). `value` is plain unless
+  // any_layout() says the transform takes tensors in any layout (then it returns one in any
+  // layout too: readers convert). A non-OK status stops the run.
   virtual Result<Tensor> apply(ir::ValueId id, const Tensor& value) = 0;
+  virtual bool any_layout() const { return false; }
 };
 
 // Streaming statistics per value over all runs: O(1) memory per value, keeps no tensor.
