@@ -73,8 +73,6 @@ class Verifier {
   // Runs the float world and hands `observer` the tensors it wants.
   Status observe_float(runtime::Observer& observer) const;
 
-  size_t samples() const { return samples_.size(); }
-
  private:
   using Outputs = std::vector<Tensor>;
   Result<std::vector<Outputs>> fake_quant_outputs(const quant::QuantPlan& plan) const;
