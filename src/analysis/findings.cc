@@ -1330,6 +1330,54 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
     }
   }
 
+  // A damaged output nothing above explains is still an error: where the forward split curve
+  // falls most says where the damage is done.
+  const bool explained = std::any_of(findings.begin(), findings.end(),
+                                     [](const Finding& f) { return f.severity == "error"; });
+  if (quant_damaged && !explained) {
+    Finding f;
+    f.category = "accumulation";
+    f.severity = "error";
+    f.summary = "the output is damaged (SQNR " + fmt("%.1f", quant_before.sqnr_db()) +
+                " dB against float) and no single change qdiff tried recovers it";
+    if (an.contains("split_curves")) {
+      const nlohmann::ordered_json& fw = an["split_curves"]["forward"];
+      // SQNR of a curve point, +inf capped at 60 dB for ranking the drops.
+      auto db = [](const nlohmann::ordered_json& v) {
+        return v.is_number() ? std::min(v.get<double>(), 60.0) : v == "inf" ? 60.0 : -60.0;
+      };
+      auto text = [](const nlohmann::ordered_json& v) {
+        return v.is_number() ? fmt("%.1f", v.get<double>()) : v.get<std::string>();
+      };
+      double worst = 0;
+      size_t at = 0;
+      for (size_t i = 1; i < fw.size(); ++i) {
+        const double drop = db(fw[i - 1]["sqnr_db"]) - db(fw[i]["sqnr_db"]);
+        if (drop > worst) worst = drop, at = i;
+      }
+      if (at > 0) {
+        f.node = fw[at - 1]["node"].get<std::string>();
+        f.op_type = op_of(g, f.node);
+        for (size_t i = 0; i < g.num_nodes(); ++i)
+          if (g.node(static_cast<ir::NodeId>(i)).name == f.node &&
+              !g.node(static_cast<ir::NodeId>(i)).outputs.empty())
+            f.tensor = g.value(g.node(static_cast<ir::NodeId>(i)).outputs[0]).name;
+        f.summary += "; the forward split-point curve falls most from " +
+                     text(fw[at - 1]["sqnr_db"]) + " to " + text(fw[at]["sqnr_db"]) +
+                     " dB when units " + std::to_string(fw[at - 1]["k"].get<int64_t>()) + " (" +
+                     f.node + ") to " + std::to_string(fw[at]["k"].get<int64_t>() - 1) +
+                     " are quantized too";
+        f.evidence["split_from_k"] = fw[at - 1]["k"];
+        f.evidence["split_to_k"] = fw[at]["k"];
+      }
+    }
+    f.fix =
+        "qdiff tune with a goal on this output finds the units to raise; check the activation "
+        "ranges of the units named here";
+    f.impact = 0;
+    findings.push_back(std::move(f));
+  }
+
   // --- Device: where the device departs from the target's emulation ----------------------------
   if (runner.device_alignment()) {
     QDIFF_RETURN_IF_ERROR(device_findings(runner, verifier, verify.size(), findings, dx.analyses));

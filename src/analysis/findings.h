@@ -71,6 +71,10 @@
 //
 // Invalid values: a NaN or Inf in any world (error severity, no fix to verify).
 //
+// A damaged output (quantization pair) that no error finding explains is reported anyway as
+// accumulation (error, no verified fix), at the unit where the forward split-point curve
+// falls the most.
+//
 // Severity. An output is damaged when its top-1 prediction flips in more than 1.5% of the rows
 // (and at least 3: one flip in 48 samples is noise), or its SQNR is below 10 dB (classifier
 // outputs) / 20 dB (others), over all samples. A quantization
