@@ -374,11 +374,7 @@ std::vector<std::pair<std::string, Tensor>> layout_readings(const ir::Graph& g, 
   if (t.rank() != 4 || t.dtype() != DType::kFloat32) return out;
   const int64_t c = t.dim(1), h = t.dim(2), w = t.dim(3);
   // NCHW values written in NHWC order under the NCHW shape.
-  out.emplace_back("nhwc-order", rearranged(t, [&](int64_t b, int64_t k, int64_t y, int64_t x) {
-                     const int64_t i = ((b * c + k) * h + y) * w + x;  // position in the output
-                     const int64_t kk = i % c, xx = (i / c) % w, yy = (i / (c * w)) % h;
-                     return ((b * c + kk) * h + yy) * w + xx;
-                   }));
+  out.emplace_back("nhwc-order", t.to_layout(Layout::kNhwc).physical().reshaped(t.shape()));
   if (c > 1)
     out.emplace_back("channels-reversed",
                      rearranged(t, [&](int64_t b, int64_t k, int64_t y, int64_t x) {

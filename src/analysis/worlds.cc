@@ -220,27 +220,8 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
   if (iq) {
     QDIFF_ASSERT(dtype_is_integer(it.dtype()), "a quantized tensor not held as integers");
     QDIFF_ASSIGN_OR_RETURN(int_float, intworld::dequantize_tensor(it, iq->params));
-    int_q.resize(static_cast<size_t>(it.numel()));
-    auto widen = [&](const auto* q) { std::copy(q, q + it.numel(), int_q.begin()); };
-    switch (it.dtype()) {
-      case DType::kUInt8:
-        widen(it.data<uint8_t>());
-        break;
-      case DType::kInt8:
-        widen(it.data<int8_t>());
-        break;
-      case DType::kUInt16:
-        widen(it.data<uint16_t>());
-        break;
-      case DType::kInt16:
-        widen(it.data<int16_t>());
-        break;
-      case DType::kInt32:
-        widen(it.data<int32_t>());
-        break;
-      default:
-        QDIFF_ASSERT(false, "a quantized tensor held in an unexpected integer type");
-    }
+    const Tensor q32 = it.cast(DType::kInt32);
+    int_q.assign(q32.data<int32_t>(), q32.data<int32_t>() + q32.numel());
   } else {
     QDIFF_ASSERT(it.dtype() == DType::kFloat32, "a float tensor of the integer world not float32");
     int_float = it;
@@ -296,6 +277,18 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
   return Status();
 }
 
+namespace {
+
+// Values named [n, c, h, w] but stored in [n, h, w, c] order -> plain [n, c, h, w].
+Tensor permute_nhwc(const Tensor& t) {
+  if (!t.defined() || t.rank() != 4) return t;
+  return t.reshaped({t.dim(0), t.dim(2), t.dim(3), t.dim(1)})
+      .with_physical_layout(Layout::kNhwc)
+      .to_plain();
+}
+
+}  // namespace
+
 Status WorldRunner::Impl::align_device() {
   const std::vector<DumpTensor>& dts = device->tensors();
   DeviceAlignment al;
@@ -345,18 +338,9 @@ Status WorldRunner::Impl::align_device() {
     const int64_t numel = row.values.numel();
     std::span<const float> dv = row.values.values<float>();
     // The rows as NHWC read as NCHW (a dump whose manifest gives the wrong layout).
-    std::vector<float> swapped;
-    if (dt.shape.size() == 4) {
-      const int64_t n = dt.shape[0], c = dt.shape[1], h = dt.shape[2], w = dt.shape[3];
-      swapped.resize(dv.size());
-      // Stored as [n, h, w, c] under the name of [n, c, h, w].
-      for (int64_t b = 0; b < n; ++b)
-        for (int64_t y = 0; y < h; ++y)
-          for (int64_t x = 0; x < w; ++x)
-            for (int64_t k = 0; k < c; ++k)
-              swapped[static_cast<size_t>(((b * c + k) * h + y) * w + x)] =
-                  dv[static_cast<size_t>(((b * h + y) * w + x) * c + k)];
-    }
+    const Tensor swapped_rows = dt.shape.size() == 4 ? permute_nhwc(row.values) : Tensor();
+    std::span<const float> swapped;
+    if (swapped_rows.defined()) swapped = swapped_rows.values<float>();
     // Candidates: the tensors the integer world holds (a device holds what its target does),
     // correlated as its values (integers or floats: correlation ignores scale and offset), the
     // better of the two layouts; a candidate whose name the dump's name contains
@@ -372,7 +356,7 @@ Status WorldRunner::Impl::align_device() {
       const std::vector<float> iv = int_vals[e.value].to_f32_vector();
       Candidate c{e.value, -2.0, false, false};
       for (int perm = 0; perm < (swapped.empty() ? 1 : 2); ++perm) {
-        const double r = correlation(iv, perm ? std::span<const float>(swapped) : dv);
+        const double r = correlation(iv, perm ? swapped : dv);
         if (r > c.r) c.r = r, c.permuted = perm == 1;
       }
       const std::string& name = graph.value(e.value).name;
@@ -420,27 +404,6 @@ Status WorldRunner::Impl::align_device() {
   alignment = std::move(al);
   return Status();
 }
-
-namespace {
-
-// [n, c, h, w]-named values stored [n, h, w, c] -> plain [n, c, h, w].
-Tensor permute_nhwc(const Tensor& t) {
-  if (!t.defined() || t.rank() != 4) return t;
-  const int64_t n = t.dim(0), c = t.dim(1), h = t.dim(2), w = t.dim(3);
-  Tensor out = Tensor::zeros(t.dtype(), t.shape());
-  const size_t bytes = dtype_size(t.dtype());
-  const std::byte* src = t.raw();
-  std::byte* dst = out.raw_mutable();
-  for (int64_t b = 0; b < n; ++b)
-    for (int64_t y = 0; y < h; ++y)
-      for (int64_t x = 0; x < w; ++x)
-        for (int64_t k = 0; k < c; ++k)
-          std::memcpy(dst + static_cast<size_t>(((b * c + k) * h + y) * w + x) * bytes,
-                      src + static_cast<size_t>(((b * h + y) * w + x) * c + k) * bytes, bytes);
-  return out;
-}
-
-}  // namespace
 
 Status WorldRunner::Impl::read_device() {
   const size_t nv = graph.num_values();

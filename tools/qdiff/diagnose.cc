@@ -32,11 +32,7 @@ namespace qdiff::cli {
 namespace {
 
 struct DiagnoseOptions {
-  std::string model;
-  std::vector<std::string> data;
-  std::string preprocess;
-  std::string target = "ort-cpu";
-  QuantSideOptions side;
+  TargetedModelOptions in;
   int64_t samples = -1;
   int64_t verify_samples = 16;
   int64_t candidates = 6;
@@ -69,16 +65,12 @@ std::string clip_name(const std::string& s, size_t n) {
 }
 
 Status run_diagnose(const DiagnoseOptions& o) {
-  QDIFF_ASSIGN_OR_RETURN(onnx::ImportedModel model, onnx::import_model(o.model));
-  QDIFF_ASSIGN_OR_RETURN(targets::TargetProfile profile, targets::load_profile(o.target));
-  std::optional<runtime::ImagePreprocess> preprocess;
-  if (!o.preprocess.empty()) {
-    QDIFF_ASSIGN_OR_RETURN(preprocess, runtime::parse_preprocess(o.preprocess));
-  }
-  QDIFF_ASSIGN_OR_RETURN(PlanForTarget pt, plan_for_target(model, o.side, profile, o.target, o.data,
-                                                           preprocess, o.samples, o.threads));
-  const quant::QuantPlan plan = std::move(pt.plan);
-  const std::string plan_source = pt.source;
+  QDIFF_ASSIGN_OR_RETURN(TargetedModel in, load_targeted_model(o.in, o.samples, o.threads));
+  const targets::TargetProfile& profile = in.profile;
+  const quant::QuantPlan& plan = in.plan;
+  const std::string& plan_source = in.plan_source;
+  const auto& preprocess = in.preprocess;
+  const onnx::ImportedModel& model = in.model;
   const ir::Graph& g = model.graph;
   analysis::WorldsOptions wo;
   wo.threads = o.threads;
@@ -89,16 +81,12 @@ Status run_diagnose(const DiagnoseOptions& o) {
     QDIFF_RETURN_IF_ERROR(runner->attach_device(std::move(dump)));
   }
   if (!o.labels.empty()) {
-    QDIFF_ASSIGN_OR_RETURN(Tensor labels, read_npy(o.labels));
-    if (!dtype_is_integer(labels.dtype()) || labels.rank() != 1)
-      return invalid_argument(o.labels + ": expected a 1-D array of integer labels, got " +
-                              std::string(dtype_name(labels.dtype())) +
-                              shape_to_string(labels.shape()));
-    Status s = runner->set_labels(labels.to_i64_vector());
+    QDIFF_ASSIGN_OR_RETURN(std::vector<int64_t> labels, load_labels(o.labels));
+    Status s = runner->set_labels(std::move(labels));
     if (!s.ok()) return s.with_context(o.labels);
   }
   QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader reader,
-                         runtime::SampleReader::open(g, o.data, preprocess));
+                         runtime::SampleReader::open(g, o.in.data, preprocess));
   std::vector<Tensor> inputs;
   std::vector<std::vector<Tensor>> verify;  // the first samples: the fixes are verified on them
   std::string name;
@@ -133,8 +121,9 @@ Status run_diagnose(const DiagnoseOptions& o) {
   if (progress) std::fprintf(stderr, "\r%60s\r", "");
 
   const std::vector<analysis::TensorComparison> tensors = runner->tensors();
-  std::printf("qdiff diagnose: %s, %lld samples, target %s\n  quantization: %s\n", o.model.c_str(),
-              static_cast<long long>(runner->samples()), o.target.c_str(), plan_source.c_str());
+  std::printf("qdiff diagnose: %s, %lld samples, target %s\n  quantization: %s\n",
+              o.in.model.c_str(), static_cast<long long>(runner->samples()), o.in.target.c_str(),
+              plan_source.c_str());
   if (!runner->integer_world_error().empty())
     std::printf("  integer world: not run (%s): only float and fake-quant are compared\n",
                 runner->integer_world_error().c_str());
@@ -276,8 +265,8 @@ Status run_diagnose(const DiagnoseOptions& o) {
   if (!o.json.empty() || !o.html.empty()) {
     nlohmann::ordered_json j;
     j["schema"] = "qdiff.diagnose/1";
-    j["model"] = o.model;
-    j["target"] = o.target;
+    j["model"] = o.in.model;
+    j["target"] = o.in.target;
     j["quantization"] = plan_source;
     nlohmann::ordered_json analyses = nlohmann::ordered_json::array();
     for (const char* a :
@@ -365,18 +354,7 @@ void add_diagnose_command(CLI::App& app, std::function<Status()>& run) {
       "Run the float, fake-quant and integer (target) worlds side by side over the samples, "
       "compare every tensor in each pair of worlds, locate where each pair first diverges, and "
       "find the causes with fixes verified by re-running (exit 1 on an error finding)");
-  cmd->add_option("model", o->model, "Float ONNX model (or a quantized model with --quantized)")
-      ->required();
-  cmd->add_option("--data", o->data,
-                  "Samples: a directory of .npy files or of images (with --preprocess), a "
-                  "stacked .npy, or NAME=PATH per input")
-      ->required();
-  cmd->add_option("--preprocess", o->preprocess, "How images become inputs (as in qdiff run)");
-  cmd->add_option("--target", o->target,
-                  "Target profile of the integer world: ort-cpu, tflite-int8, xnnpack-qs8, "
-                  "vitis-dpu, tensorrt-int8, ... or a profile JSON")
-      ->default_val("ort-cpu");
-  add_quant_side_options(*cmd, o->side);
+  add_targeted_model_options(*cmd, o->in);
   cmd->add_option("--samples", o->samples, "At most this many samples (default: all)");
   cmd->add_option("--device-dump", o->device_dump,
                   "A device's tensor dump (docs/dump-format.md) of the same samples: a fourth "

@@ -2,6 +2,7 @@
 
 #include "quant/calibrate.h"
 #include "runtime/samples.h"
+#include "tensor/npy.h"
 
 #include <filesystem>
 
@@ -93,32 +94,57 @@ Result<QuantSide> load_quant_side(const onnx::ImportedModel& float_model,
   return side;
 }
 
-Result<PlanForTarget> plan_for_target(onnx::ImportedModel& model, const QuantSideOptions& side,
-                                      const targets::TargetProfile& profile,
-                                      const std::string& target_name,
-                                      const std::vector<std::string>& data,
-                                      const std::optional<runtime::ImagePreprocess>& preprocess,
-                                      int64_t samples, int threads) {
-  PlanForTarget out;
-  if (side.given()) {
-    QDIFF_ASSIGN_OR_RETURN(QuantSide q, load_quant_side(model, side));
-    if (q.float_graph) model.graph = std::move(*q.float_graph);
-    out.plan = std::move(q.plan);
-    out.source = !side.plan.empty()        ? side.plan
-                 : !side.quantized.empty() ? side.quantized
-                                           : side.encodings;
-    return out;
+void add_targeted_model_options(CLI::App& cmd, TargetedModelOptions& o) {
+  cmd.add_option("model", o.model, "Float ONNX model (or a quantized model with --quantized)")
+      ->required();
+  cmd.add_option("--data", o.data,
+                 "Samples: a directory of .npy files or of images (with --preprocess), a "
+                 "stacked .npy, or NAME=PATH per input")
+      ->required();
+  cmd.add_option("--preprocess", o.preprocess, "How images become inputs (as in qdiff run)");
+  cmd.add_option("--target", o.target,
+                 "Target profile: ort-cpu, tflite-int8, xnnpack-qs8, vitis-dpu, tensorrt-int8, "
+                 "... or a profile JSON")
+      ->default_val("ort-cpu");
+  add_quant_side_options(cmd, o.side);
+}
+
+Result<TargetedModel> load_targeted_model(const TargetedModelOptions& o, int64_t samples,
+                                          int threads) {
+  TargetedModel t;
+  QDIFF_ASSIGN_OR_RETURN(t.model, onnx::import_model(o.model));
+  QDIFF_ASSIGN_OR_RETURN(t.profile, targets::load_profile(o.target));
+  if (!o.preprocess.empty()) {
+    QDIFF_ASSIGN_OR_RETURN(t.preprocess, runtime::parse_preprocess(o.preprocess));
+  }
+  if (o.side.given()) {
+    QDIFF_ASSIGN_OR_RETURN(QuantSide q, load_quant_side(t.model, o.side));
+    if (q.float_graph) t.model.graph = std::move(*q.float_graph);
+    t.plan = std::move(q.plan);
+    t.plan_source = !o.side.plan.empty()        ? o.side.plan
+                    : !o.side.quantized.empty() ? o.side.quantized
+                                                : o.side.encodings;
+    return t;
   }
   quant::CalibrationOptions co;
-  co.scheme = profile.scheme;
+  co.scheme = t.profile.scheme;
   co.threads = threads;
   co.max_samples = samples;
   QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader cal,
-                         runtime::SampleReader::open(model.graph, data, preprocess));
-  QDIFF_ASSIGN_OR_RETURN(quant::CalibrationReport report, quant::calibrate(model.graph, cal, co));
-  out.plan = std::move(report.plan);
-  out.source = "minmax calibration of the " + target_name + " scheme on the data";
-  return out;
+                         runtime::SampleReader::open(t.model.graph, o.data, t.preprocess));
+  QDIFF_ASSIGN_OR_RETURN(quant::CalibrationReport report, quant::calibrate(t.model.graph, cal, co));
+  t.plan = std::move(report.plan);
+  t.plan_source = "minmax calibration of the " + o.target + " scheme on the data";
+  return t;
+}
+
+Result<std::vector<int64_t>> load_labels(const std::string& path) {
+  QDIFF_ASSIGN_OR_RETURN(Tensor labels, read_npy(path));
+  if (!dtype_is_integer(labels.dtype()) || labels.rank() != 1)
+    return invalid_argument(path + ": expected a 1-D array of integer labels, got " +
+                            std::string(dtype_name(labels.dtype())) +
+                            shape_to_string(labels.shape()));
+  return labels.to_i64_vector();
 }
 
 }  // namespace qdiff::cli

@@ -44,18 +44,29 @@ void add_quant_side_options(CLI::App& cmd, QuantSideOptions& o);
 Result<QuantSide> load_quant_side(const onnx::ImportedModel& float_model,
                                   const QuantSideOptions& o);
 
-// The plan a command works on: the quantized side given (MODEL's graph replaced by the float
-// graph a quantized MODEL computes), else the target's default int8 calibration (MinMax, the
-// profile's scheme) on the first `samples` of `data` (all when negative).
-struct PlanForTarget {
-  quant::QuantPlan plan;
-  std::string source;  // the file given, or "minmax calibration of the T scheme on the data"
+// What diagnose and tune work on: a model, its samples, a target, and the quantization given or
+// else the target's default int8 calibration (MinMax, the profile's scheme) on the samples.
+struct TargetedModelOptions {
+  std::string model;
+  std::vector<std::string> data;
+  std::string preprocess;
+  std::string target = "ort-cpu";
+  QuantSideOptions side;
 };
-Result<PlanForTarget> plan_for_target(onnx::ImportedModel& model, const QuantSideOptions& side,
-                                      const targets::TargetProfile& profile,
-                                      const std::string& target_name,
-                                      const std::vector<std::string>& data,
-                                      const std::optional<runtime::ImagePreprocess>& preprocess,
-                                      int64_t samples, int threads);
+void add_targeted_model_options(CLI::App& cmd, TargetedModelOptions& o);
+
+struct TargetedModel {
+  onnx::ImportedModel model;  // its graph the float graph a quantized MODEL computes
+  targets::TargetProfile profile;
+  std::optional<runtime::ImagePreprocess> preprocess;
+  quant::QuantPlan plan;
+  std::string plan_source;  // the file given, or "minmax calibration of the T scheme on the data"
+};
+// `samples`: at most this many samples calibrate (all when negative).
+Result<TargetedModel> load_targeted_model(const TargetedModelOptions& o, int64_t samples,
+                                          int threads);
+
+// One integer class label per sample (.npy, 1-D); errors name the file.
+Result<std::vector<int64_t>> load_labels(const std::string& path);
 
 }  // namespace qdiff::cli

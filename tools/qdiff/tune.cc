@@ -24,11 +24,7 @@ namespace qdiff::cli {
 namespace {
 
 struct TuneOptions {
-  std::string model;
-  std::vector<std::string> data;
-  std::string preprocess;
-  std::string target = "ort-cpu";
-  QuantSideOptions side;
+  TargetedModelOptions in;
   std::string goal;
   std::string output;
   std::string labels;
@@ -40,18 +36,11 @@ struct TuneOptions {
 
 Status run_tune(const TuneOptions& o) {
   QDIFF_ASSIGN_OR_RETURN(analysis::Goal goal, analysis::parse_goal(o.goal));
-  QDIFF_ASSIGN_OR_RETURN(onnx::ImportedModel model, onnx::import_model(o.model));
-  QDIFF_ASSIGN_OR_RETURN(targets::TargetProfile profile, targets::load_profile(o.target));
-  std::optional<runtime::ImagePreprocess> preprocess;
-  if (!o.preprocess.empty()) {
-    QDIFF_ASSIGN_OR_RETURN(preprocess, runtime::parse_preprocess(o.preprocess));
-  }
-  QDIFF_ASSIGN_OR_RETURN(PlanForTarget pt, plan_for_target(model, o.side, profile, o.target, o.data,
-                                                           preprocess, o.samples, o.threads));
-  const ir::Graph& g = model.graph;
+  QDIFF_ASSIGN_OR_RETURN(TargetedModel t, load_targeted_model(o.in, o.samples, o.threads));
+  const ir::Graph& g = t.model.graph;
   // The samples, held in memory: every candidate plan runs over all of them.
   QDIFF_ASSIGN_OR_RETURN(runtime::SampleReader reader,
-                         runtime::SampleReader::open(g, o.data, preprocess));
+                         runtime::SampleReader::open(g, o.in.data, t.preprocess));
   std::vector<std::vector<Tensor>> samples;
   std::vector<Tensor> inputs;
   std::string name;
@@ -63,20 +52,17 @@ Status run_tune(const TuneOptions& o) {
   if (samples.empty()) return invalid_argument("no samples in --data");
   std::vector<int64_t> labels;
   if (!o.labels.empty()) {
-    QDIFF_ASSIGN_OR_RETURN(Tensor l, read_npy(o.labels));
-    if (!dtype_is_integer(l.dtype()) || l.rank() != 1)
-      return invalid_argument(o.labels + ": expected a 1-D array of integer labels");
-    labels = l.to_i64_vector();
+    QDIFF_ASSIGN_OR_RETURN(labels, load_labels(o.labels));
     if (labels.size() < samples.size())
       return invalid_argument(o.labels + ": " + std::to_string(labels.size()) + " labels for " +
                               std::to_string(samples.size()) + " samples");
   }
   std::printf("qdiff tune: %s, %zu samples, target %s, goal %s\n  quantization: %s\n",
-              o.model.c_str(), samples.size(), o.target.c_str(), goal.text.c_str(),
-              pt.source.c_str());
+              o.in.model.c_str(), samples.size(), o.in.target.c_str(), goal.text.c_str(),
+              t.plan_source.c_str());
   std::fflush(stdout);
   QDIFF_ASSIGN_OR_RETURN(analysis::TuneResult r,
-                         analysis::tune(g, pt.plan, profile, samples, labels, goal, o.threads));
+                         analysis::tune(g, t.plan, t.profile, samples, labels, goal, o.threads));
   std::printf("  measured in the %s world; before: %.6g\n", r.world.c_str(), r.before);
   if (!r.sensitivity.empty()) {
     std::printf("  sensitivity (the goal's metric with one unit raised, best first):\n");
@@ -91,11 +77,11 @@ Status run_tune(const TuneOptions& o) {
   for (const auto& u : r.raised)
     std::printf("    %s -> %s\n", u.unit.c_str(),
                 std::string(quant::precision_name(u.precision)).c_str());
-  r.plan.origin = "qdiff tune (" + goal.text + ") of " + pt.source;
+  r.plan.origin = "qdiff tune (" + goal.text + ") of " + t.plan_source;
   QDIFF_RETURN_IF_ERROR(quant::save_plan(r.plan, o.output));
   std::printf("  plan: %s\n", o.output.c_str());
   if (!o.export_qdq.empty()) {
-    QDIFF_RETURN_IF_ERROR(exporter::export_qdq(o.model, r.plan, o.export_qdq, {}));
+    QDIFF_RETURN_IF_ERROR(exporter::export_qdq(o.in.model, r.plan, o.export_qdq, {}));
     std::printf("  qdq model: %s\n", o.export_qdq.c_str());
   }
   if (!o.encodings_out.empty()) {
@@ -119,13 +105,7 @@ void add_tune_command(CLI::App& app, std::function<Status()>& run) {
       "tune",
       "Find the smallest set of units to raise (int16, else float) so that the target's "
       "deployed model meets a goal; writes the plan (exit 1 when the goal cannot be met)");
-  cmd->add_option("model", o->model, "Float ONNX model (or a quantized model with --quantized)")
-      ->required();
-  cmd->add_option("--data", o->data, "Samples (as in qdiff diagnose)")->required();
-  cmd->add_option("--preprocess", o->preprocess, "How images become inputs (as in qdiff run)");
-  cmd->add_option("--target", o->target, "Target profile (a built-in name or a profile JSON)")
-      ->default_val("ort-cpu");
-  add_quant_side_options(*cmd, o->side);
+  add_targeted_model_options(*cmd, o->in);
   cmd->add_option("--goal", o->goal,
                   "cosine>=X, sqnr>=DB, top1-agreement>=PCT, or top1-drop<=PCT (with --labels)")
       ->required();
