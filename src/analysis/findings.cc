@@ -267,6 +267,15 @@ std::vector<Mechanism> mechanisms() {
          p.lut = targets::LutScheme::kFloatRhe;
          return true;
        }},
+      {"lut_bits", "approximation", "a coarse activation table",
+       "tabulate the activation with one entry per input value (or more entries, with "
+       "interpolation), or run it on the CPU",
+       [](TargetProfile& p) {
+         if (p.lut_bits == 0) return false;
+         p.lut_bits = 0;
+         p.lut_interpolation = true;
+         return true;
+       }},
       {"resize", "approximation", "fixed-point resize coordinates",
        "resize in float (dequantize, interpolate, requantize), or evaluate with this target's "
        "resize",
@@ -414,13 +423,81 @@ std::vector<std::pair<std::string, Tensor>> layout_readings(const ir::Graph& g, 
   return out;
 }
 
+// Single-input activations a target may tabulate or approximate.
+bool is_pointwise_activation(ir::OpKind k) {
+  return k == ir::OpKind::kSigmoid || k == ir::OpKind::kTanh || k == ir::OpKind::kHardSigmoid ||
+         k == ir::OpKind::kHardSwish || k == ir::OpKind::kLeakyRelu;
+}
+
+// The device's output integer as a function of the emulation's input integer (the inputs agree:
+// the probe is the first divergence), per sample rows; the table takes each input's most
+// frequent output.
+struct PointwiseFit {
+  double consistency = 0;  // fraction of elements the table reproduces
+  int64_t inputs = 0, differing = 0, max_lsb = 0;
+  int64_t device_levels = 0, emulation_levels = 0;
+  Score score;  // the table applied to the emulation's input, against the device
+};
+
+PointwiseFit fit_pointwise(const std::vector<Tensor>& xin, const std::vector<Tensor>& rows,
+                           const std::vector<Tensor>& emul, const QuantParams& pin,
+                           const QuantParams& pout) {
+  std::map<int32_t, std::map<int32_t, int64_t>> counts;
+  std::map<int32_t, int32_t> emulated;
+  const size_t n = std::min({xin.size(), rows.size(), emul.size()});
+  int64_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    std::span<const float> x = xin[i].values<float>(), y = rows[i].values<float>(),
+                           e = emul[i].values<float>();
+    if (x.size() != y.size() || x.size() != e.size()) continue;
+    for (size_t k = 0; k < x.size(); ++k) {
+      const int32_t q = quantize(x[k], pin);
+      ++counts[q][quantize(y[k], pout)];
+      emulated[q] = quantize(e[k], pout);
+      ++total;
+    }
+  }
+  PointwiseFit fit;
+  std::map<int32_t, int32_t> table;
+  std::set<int32_t> dev_levels, emu_levels;
+  int64_t kept = 0;
+  for (const auto& [q, outs] : counts) {
+    auto best = std::max_element(outs.begin(), outs.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+    table[q] = best->first;
+    kept += best->second;
+    dev_levels.insert(best->first);
+    emu_levels.insert(emulated[q]);
+    const int64_t d = std::abs(int64_t{best->first} - emulated[q]);
+    fit.differing += d != 0;
+    fit.max_lsb = std::max(fit.max_lsb, d);
+  }
+  fit.inputs = static_cast<int64_t>(counts.size());
+  fit.device_levels = static_cast<int64_t>(dev_levels.size());
+  fit.emulation_levels = static_cast<int64_t>(emu_levels.size());
+  fit.consistency = total > 0 ? static_cast<double>(kept) / static_cast<double>(total) : 0.0;
+  std::vector<Tensor> applied;
+  for (size_t i = 0; i < n; ++i) {
+    Tensor t = emul[i].clone();
+    std::span<const float> x = xin[i].values<float>();
+    float* d = t.mutable_data<float>();
+    for (size_t k = 0; k < x.size() && static_cast<int64_t>(k) < t.numel(); ++k)
+      d[k] = dequantize(table[quantize(x[k], pin)], pout);
+    applied.push_back(std::move(t));
+  }
+  fit.score = tensor_score(rows, applied);
+  return fit;
+}
+
 // Alternatives to a profile's mechanisms: how a device may compute instead.
 struct Alternative {
   std::string field, value, category;
   std::function<bool(targets::TargetProfile&)> apply;  // false: same as the profile
+  std::string setting = {};  // the profile's JSON for it, when not "field": value
 };
 
-std::vector<Alternative> alternatives(const targets::TargetProfile& base) {
+// `at_table`: the probe is the output of a tabulated activation (coarse tables are tried).
+std::vector<Alternative> alternatives(const targets::TargetProfile& base, bool at_table) {
   using targets::TargetProfile;
   std::vector<Alternative> out;
   for (RoundingMode r : kAllRoundingModes) {
@@ -490,6 +567,20 @@ std::vector<Alternative> alternatives(const targets::TargetProfile& base) {
                      p.add = add;
                      return true;
                    }});
+  if (at_table)
+    for (int bits : {3, 4, 5, 6, 7})
+      for (bool interpolate : {true, false})
+        out.push_back({"lut_bits",
+                       std::to_string(bits) + (interpolate ? "" : " without interpolation"),
+                       "approximation",
+                       [bits, interpolate](TargetProfile& p) {
+                         if (p.lut_bits == bits && p.lut_interpolation == interpolate) return false;
+                         p.lut_bits = bits;
+                         p.lut_interpolation = interpolate;
+                         return true;
+                       },
+                       "\"lut_bits\": " + std::to_string(bits) +
+                           ", \"lut_interpolation\": " + (interpolate ? "true" : "false")});
   auto flag = [&](const char* field, bool TargetProfile::*member) {
     out.push_back(
         {field, base.*member ? "false" : "true", "approximation", [member](TargetProfile& p) {
@@ -617,8 +708,40 @@ Status device_findings(const WorldRunner& runner, const Verifier& verifier, size
            s});
     }
   }
-  // Mechanisms computed another way.
-  for (const Alternative& alt : alternatives(runner.profile())) {
+  // A pointwise activation: the device's output as a function of its (agreeing) input, read
+  // off the dump. When one output integer per input integer explains the device, its table
+  // is another function than the emulation's: a coarse or approximated activation.
+  std::optional<Explanation> table_fit;
+  const ir::Node* producer = is_input ? nullptr : &g.node(g.value(probe).producer);
+  const bool at_table = producer && producer->kind && is_pointwise_activation(*producer->kind);
+  if (at_table && !emul.empty()) {
+    const quant::TensorPlan* tin = runner.plan().find(g.value(producer->inputs[0]).name);
+    const quant::TensorPlan* tout = runner.plan().find(tname);
+    if (tin && tout && !tin->params.per_channel() && !tout->params.per_channel() && !tin->dynamic &&
+        !tout->dynamic) {
+      QDIFF_ASSIGN_OR_RETURN(
+          std::vector<Tensor> xin,
+          verifier.integer_at(runner.plan(), runner.profile(), producer->inputs[0]));
+      const auto fit = fit_pointwise(xin, rows, emul, tin->params, tout->params);
+      if (fit.consistency >= 0.99) {
+        tried["device-table"] = score_json(fit.score);
+        table_fit.emplace(Explanation{
+            "device-table", "approximation",
+            "the device's " + producer->op_type + " is another function of its input: " +
+                std::to_string(fit.differing) + " of the " + std::to_string(fit.inputs) +
+                " input values seen map elsewhere (up to " + std::to_string(fit.max_lsb) +
+                " LSB), " + std::to_string(fit.device_levels) + " output levels against " +
+                std::to_string(fit.emulation_levels) + ": a coarse or approximated table",
+            "tabulate " + producer->op_type +
+                " on the device with one entry per input value, as the emulation does (or "
+                "fine-tune with the device's function, or run it on the CPU)",
+            fit.score});
+      }
+    }
+  }
+  // Mechanisms computed another way (before the measured table: a mechanism that explains the
+  // device as well names it more precisely).
+  for (const Alternative& alt : alternatives(runner.profile(), at_table)) {
     targets::TargetProfile p = runner.profile();
     if (!alt.apply(p) || !targets::check_profile(p).ok()) continue;
     auto e = verifier.integer_at(runner.plan(), p, probe);
@@ -631,10 +754,12 @@ Status device_findings(const WorldRunner& runner, const Verifier& verifier, size
          "the device computes " + tname + " as the target profile would with " + alt.field + " = " +
              alt.value,
          "the device's " + alt.field + " is " + alt.value + ", not " + runner.profile().name +
-             "'s: fix the device's kernels or compiler, or set \"" + alt.field + "\": " +
-             alt.value + " in the target profile so that qdiff emulates and calibrates for it",
+             "'s: fix the device's kernels or compiler, or set " +
+             (alt.setting.empty() ? "\"" + alt.field + "\": " + alt.value : alt.setting) +
+             " in the target profile so that qdiff emulates and calibrates for it",
          s});
   }
+  if (table_fit) found.push_back(std::move(*table_fit));
   dj["probe"] = tname;
   dj["before"] = score_json(before);
   dj["tried"] = tried;
@@ -996,8 +1121,8 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
                                     e));
       }
     }
-    // Int16 activations.
-    if (!is_input && out.params.bits < 16) {
+    // Int16 activations, where the target has 16-bit kernels.
+    if (!is_input && out.params.bits < 16 && profile.int16_units) {
       quant::PlanEdit e;
       e.precision[u.head] = quant::Precision::kInt16;
       e.why = "diagnose: int16";
@@ -1155,10 +1280,14 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
   // Accumulation: damaged, and no unit alone removes half of the error; the candidates raised
   // together must do clearly better than the best one alone.
   if (quant_damaged && best_single_removed < 0.5 && candidates.size() >= 2) {
+    // Raised to int16, or to float where the target has no 16-bit kernels.
+    const quant::Precision raised =
+        profile.int16_units ? quant::Precision::kInt16 : quant::Precision::kFloat;
+    const std::string how = profile.int16_units ? "int16" : "float";
     quant::PlanEdit e;
-    e.why = "diagnose: int16 candidates";
+    e.why = "diagnose: " + how + " candidates";
     for (const Candidate& c : candidates)
-      if (!c.unit->members.empty()) e.precision[c.unit->head] = quant::Precision::kInt16;
+      if (!c.unit->members.empty()) e.precision[c.unit->head] = raised;
     auto edited = quant::apply_plan_edit(plan, g, profile.scheme, e);
     if (edited.ok()) {
       QDIFF_ASSIGN_OR_RETURN(Score s, verifier.fake_quant(edited.value()));
@@ -1172,13 +1301,16 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
         f.category = "accumulation";
         f.summary =
             "no single unit explains the output error: " + std::to_string(candidates.size()) +
-            " units each add a little; int16 for all of them: " +
-            fmt("%.1f", quant_before.sqnr_db()) + " -> " + fmt("%.1f", s.sqnr_db()) + " dB";
+            " units each add a little; " + how +
+            " for all of them: " + fmt("%.1f", quant_before.sqnr_db()) + " -> " +
+            fmt("%.1f", s.sqnr_db()) + " dB";
         nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
         for (const Candidate& c : candidates) nodes.push_back(c.unit->head);
         f.evidence["units"] = std::move(nodes);
         f.evidence["best_single_unit_removes"] = best_single_removed;
-        f.fix = "run these units with int16 activations (qdiff tune finds the smallest set)";
+        f.fix = (profile.int16_units ? std::string("run these units with int16 activations")
+                                     : std::string("run these units in float (on the CPU)")) +
+                " (qdiff tune finds the smallest set)";
         f.fix_verified = FixVerified{"output SQNR, float vs fake-quant (dB)",
                                      quant_before.sqnr_db(), s.sqnr_db()};
         f.severity = severity_of(removed, true);

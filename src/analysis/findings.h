@@ -20,13 +20,14 @@
 //                                the plan's range came from a min/max calibration (the
 //                                calibration data did not hold these values), else
 //                                activation-range
-//   int16 activations for the unit                                  -> precision
+//   int16 activations for the unit (where TargetProfile::int16_units) -> precision
 // in that order, the order of what they cost the deployment; the first that removes at least
 // 60% of what the best of them removes is the fix and names the cause (float for the unit when
 // none of them recovers at least half of what float does: precision, "keep it in float").
 // Every per-tensor weight whose channel ranges differ 4x or more is also tried per channel at
 // once (weight-granularity across the model). When the output is damaged and no single unit's
-// fix removes half of its error, the candidates raised to int16 together are tried:
+// fix removes half of its error, the candidates raised to int16 (float where the target has no
+// 16-bit kernels) together are tried:
 // accumulation (many small errors, no single culprit) when that removes at least a fifth of the
 // error and a tenth more than the best single fix.
 //

@@ -110,6 +110,33 @@ TEST(Findings, RoundingModeChange) {
   EXPECT_EQ(r.dx.findings[0].evidence.value("divergence_rule", ""), "differing-fraction");
 }
 
+TEST(Findings, CoarseSigmoidTable) {
+  // The demo's hard-swish gates as Sigmoid (x * sigmoid(x)), on a target whose sigmoid table
+  // has 9 entries held over 32 input steps each instead of one entry per input value.
+  ir::Graph g = demo_data().graph;
+  int gates = 0;
+  for (size_t i = 0; i < g.num_nodes(); ++i) {
+    ir::Node& n = g.node(static_cast<ir::NodeId>(i));
+    if (n.kind != ir::OpKind::kHardSigmoid) continue;
+    n.kind = ir::OpKind::kSigmoid;
+    n.op_type = "Sigmoid";
+    n.name.replace(n.name.find("HardSigmoid"), 11, "Sigmoid");
+    n.attributes = {};
+    ++gates;
+  }
+  ASSERT_EQ(gates, 4);
+  targets::TargetProfile p = profile("ort-cpu");
+  p.name = p.scheme.target = "npu-coarse-sigmoid";
+  p.lut_bits = 3;
+  p.lut_interpolation = false;
+  Diagnosed r = diagnose(g, demo_plan(g, p.scheme), p, demo_data().samples);
+  expect_top(r.dx, "approximation", "/block3/dw/act/Sigmoid");
+  EXPECT_EQ(r.dx.findings[0].evidence["mechanisms"].begin().key(), "lut_bits");
+  // The healthy table on the same model: no error or warning.
+  Diagnosed ok = diagnose(g, demo_plan(g, p.scheme), profile("ort-cpu"), demo_data().samples);
+  for (const Finding& f : ok.dx.findings) EXPECT_EQ(f.severity, "info") << to_json(f).dump();
+}
+
 TEST(Findings, PerTensorDepthwiseWithOutlierChannel) {
   const DemoData& d = demo_data();
   ir::Graph g = d.graph;

@@ -94,9 +94,11 @@ Result<TuneResult> tune(const ir::Graph& graph, const quant::QuantPlan& base,
     for (size_t i = 0; i < n; ++i) e.precision[order[i].unit] = all ? *all : order[i].precision;
     return quant::apply_plan_edit(base, graph, profile.scheme, e);
   };
-  // Sensitivity: each unit alone in int16, else in float.
+  // Sensitivity: each unit alone in int16 (where the target has 16-bit kernels), else in float.
+  std::vector<quant::Precision> raises{quant::Precision::kFloat};
+  if (profile.int16_units) raises.insert(raises.begin(), quant::Precision::kInt16);
   for (const std::string& u : units) {
-    for (quant::Precision p : {quant::Precision::kInt16, quant::Precision::kFloat}) {
+    for (quant::Precision p : raises) {
       quant::PlanEdit e;
       e.why = "tune";
       e.precision[u] = p;

@@ -1,5 +1,6 @@
 // qdiff tune: the smallest set of quantized units to raise (int16 activations, else float where
-// the target's integer world cannot run them in int16) so that the deployed model meets a goal.
+// the target has no 16-bit kernels (TargetProfile::int16_units) or its integer world cannot run
+// the unit in int16) so that the deployed model meets a goal.
 //
 // The world measured is the target's integer world when it runs the plan (the deployment),
 // else fake-quant. Each unit's sensitivity is the metric with that unit alone raised; units are

@@ -68,6 +68,18 @@ TEST(Tune, ReachableGoalIsMetBySmallSet) {
   EXPECT_TRUE(again->raised.empty());
 }
 
+TEST(Tune, TargetWithoutInt16KernelsRaisesToFloat) {
+  TuneCase s;
+  s.profile.int16_units = false;  // as the Vitis DPU: a raised unit runs on the CPU in float
+  auto r =
+      tune(demo_data().graph, s.plan, s.profile, s.samples, {}, parse_goal("sqnr>=29").value());
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->met);
+  ASSERT_FALSE(r->raised.empty());
+  for (const auto& u : r->raised) EXPECT_EQ(u.precision, quant::Precision::kFloat) << u.unit;
+  for (const auto& x : r->sensitivity) EXPECT_EQ(x.precision, quant::Precision::kFloat) << x.unit;
+}
+
 TEST(Tune, UnreachableGoalIsNotMet) {
   TuneCase s;
   s.samples.resize(4);

@@ -377,32 +377,50 @@ Result<Tensor> qlinear_binary(BinaryOp op, const Tensor& a, const QuantParams& a
 // --- LUT ----------------------------------------------------------------------------------------
 
 Result<Lut> build_lut(const RealFunction& f, const QuantParams& in, const QuantParams& out,
-                      LutScheme scheme) {
+                      LutScheme scheme, int table_bits, bool interpolate) {
   QDIFF_RETURN_IF_ERROR(check_per_tensor(in, "LUT input"));
   QDIFF_RETURN_IF_ERROR(check_per_tensor(out, "LUT output"));
   if (in.bits > 16) return unsupported("lookup tables need inputs of at most 16 bits");
-  Lut lut;
-  lut.in_min = in.qmin();
   const float s_out = out.scales[0];
   const int32_t z_out = out.zero_points[0];
-  for (int32_t q = in.qmin(); q <= in.qmax(); ++q) {
-    const float x = dequantize(q, in.scales[0], in.zero_points[0]);
-    const float y = f(x);
-    int32_t v = 0;
+  auto entry = [&](int32_t q) {
+    const float y = f(dequantize(q, in.scales[0], in.zero_points[0]));
     switch (scheme) {
       case LutScheme::kFloatRhe:
-        v = quantize(y, s_out, z_out, out.qmin(), out.qmax(), RoundingMode::kHalfToEven);
-        break;
+        return quantize(y, s_out, z_out, out.qmin(), out.qmax(), RoundingMode::kHalfToEven);
       case LutScheme::kFloatRhaz:
-        v = quantize_by_reciprocal(y, s_out, z_out, out.qmin(), out.qmax(),
-                                   RoundingMode::kHalfAwayFromZero);
-        break;
+        return quantize_by_reciprocal(y, s_out, z_out, out.qmin(), out.qmax(),
+                                      RoundingMode::kHalfAwayFromZero);
       case LutScheme::kLrintf:
-        v = quantize_by_reciprocal(y, s_out, z_out, out.qmin(), out.qmax(),
-                                   RoundingMode::kHalfToEven);
-        break;
+        return quantize_by_reciprocal(y, s_out, z_out, out.qmin(), out.qmax(),
+                                      RoundingMode::kHalfToEven);
     }
-    lut.table.push_back(v);
+    QDIFF_ASSERT(false, "unknown LutScheme");
+    return 0;
+  };
+  Lut lut;
+  lut.in_min = in.qmin();
+  if (table_bits <= 0 || table_bits >= in.bits) {
+    for (int32_t q = in.qmin(); q <= in.qmax(); ++q) lut.table.push_back(entry(q));
+    return lut;
+  }
+  const int shift = in.bits - table_bits;
+  const int32_t step = int32_t{1} << shift;
+  const int32_t lo = in.is_signed ? -(int32_t{1} << (in.bits - 1)) : 0;
+  std::vector<int32_t> e;
+  const int32_t entries = (int32_t{1} << table_bits) + (interpolate ? 1 : 0);
+  for (int32_t i = 0; i < entries; ++i)
+    e.push_back(entry(lo + i * step + (interpolate ? 0 : step / 2)));
+  for (int32_t q = in.qmin(); q <= in.qmax(); ++q) {
+    const auto i = static_cast<size_t>((q - lo) >> shift);
+    if (!interpolate) {
+      lut.table.push_back(e[i]);
+      continue;
+    }
+    const int64_t num = int64_t{e[i + 1] - e[i]} * ((q - lo) & (step - 1));
+    const int64_t half = step / 2;
+    const int64_t delta = num >= 0 ? (num + half) >> shift : -((-num + half) >> shift);
+    lut.table.push_back(static_cast<int32_t>(e[i] + delta));
   }
   return lut;
 }

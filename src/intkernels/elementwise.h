@@ -63,8 +63,16 @@ struct Lut {
 //  kFloatRhaz (TFLite activations.cc LUT):   rhaz(f(x) * f32(1 / s_out)) + z_out.
 //  kLrintf    (XNNPACK):                     lrintf(f(x) * f32(1 / s_out)) + z_out (rhe).
 // Inputs of more than 16 bits are refused.
+//
+// A coarse table (`table_bits` = k in 1..bits-1, TargetProfile::lut_bits) keeps only 2^k + 1
+// entries: with lo the lowest integer of the input's full-range format and step = 2^(bits - k),
+// entry e_i is the scheme's quantization of f at lo + i * step (i = 0..2^k; the last one lies one
+// past the format's top). With `interpolate`, q = lo + i * step + r reads
+// e_i + rhaz((e_{i+1} - e_i) * r / step); without, it reads the entry computed at the segment's
+// midpoint lo + i * step + step / 2. `f` must accept every input of the full-range format and
+// lo + 2^bits. table_bits 0 (or >= bits) gives the exact table above.
 Result<Lut> build_lut(const RealFunction& f, const QuantParams& in, const QuantParams& out,
-                      targets::LutScheme scheme);
+                      targets::LutScheme scheme, int table_bits = 0, bool interpolate = true);
 Result<Tensor> apply_lut(const Tensor& x, const Lut& lut, DType out_dtype);
 
 // Real functions for the tables.

@@ -280,6 +280,37 @@ TEST(Lut, SchemesAndTies) {
   EXPECT_EQ(mlas_logistic(100.0f, true), mlas_logistic(18.0f, true));  // clamped input
 }
 
+TEST(Lut, CoarseTables) {
+  // x^2 on int8 with s_in 1/16 to s_out 1/8: exact table entry(q) = rhe(q^2 / 32).
+  const QuantParams in = qp(1.0f / 16, 0), out = qp(1.0f / 8, 0);
+  auto sq = [](float v) { return v * v; };
+  auto exact = [](int32_t q) {
+    return std::min(127, static_cast<int32_t>(std::nearbyint(q * q / 32.0)));
+  };
+  // 2 table bits: breakpoints -128, -64, 0, 64, 128 (step 64); entries 127, 127, 0, 127, 127
+  // (saturated), interpolated with rhaz.
+  auto lerp = build_lut(sq, in, out, LutScheme::kFloatRhe, 2, true);
+  ASSERT_TRUE(lerp.ok());
+  EXPECT_EQ(lerp->table.size(), 256u);
+  EXPECT_EQ((*lerp)(0), 0);
+  EXPECT_EQ((*lerp)(32), 64);   // 0 + 127 * 32 / 64 = 63.5 -> 64 (rhaz)
+  EXPECT_EQ((*lerp)(-32), 63);  // 127 + rhaz((0 - 127) * 32 / 64 = -63.5) = 127 - 64
+  EXPECT_EQ((*lerp)(1), 2);     // 127 / 64 = 1.98 -> 2
+  EXPECT_EQ((*lerp)(-128), 127);
+  EXPECT_EQ((*lerp)(127), 127);
+  // Without interpolation each segment holds its midpoint's entry: -96, -32, 32, 96.
+  auto hold = build_lut(sq, in, out, LutScheme::kFloatRhe, 2, false);
+  ASSERT_TRUE(hold.ok());
+  EXPECT_EQ((*hold)(0), exact(32));  // 32
+  EXPECT_EQ((*hold)(63), exact(32));
+  EXPECT_EQ((*hold)(-1), exact(-32));
+  EXPECT_EQ((*hold)(-128), exact(-96));
+  // 8 bits (or 0) on an 8-bit input is the exact table.
+  auto full = build_lut(sq, in, out, LutScheme::kFloatRhe, 8, true);
+  ASSERT_TRUE(full.ok());
+  for (int32_t q = -128; q <= 127; ++q) EXPECT_EQ((*full)(q), exact(q)) << q;
+}
+
 TEST(Lut, DpuApproximations) {
   EXPECT_EQ(dpu_leaky_relu_alpha(0.1f), 26.0f / 256.0f);
   EXPECT_EQ(dpu_leaky_relu(-10, 0, 0), -1);  // -1.015625

@@ -794,7 +794,11 @@ Status IntWorld::Impl::prepare_lut(size_t i) {
   const QuantParams& out = *qp(node.outputs[0]);
   // The real function's values on the input grid, from the float reference kernel (the values
   // ORT's DQ -> op -> Q computes); Sigmoid as ORT's QLinearSigmoid table (MlasComputeLogistic).
-  const int32_t qmin = in.qmin(), qmax = in.qmax();
+  // A coarse table also reads f on the full-range format and one step past its top.
+  const bool coarse = profile.lut_bits > 0 && profile.lut_bits < in.bits;
+  const int32_t full_min = in.is_signed ? -(int32_t{1} << (in.bits - 1)) : 0;
+  const int32_t qmin = coarse ? full_min : in.qmin();
+  const int32_t qmax = coarse ? qmin + (int32_t{1} << in.bits) : in.qmax();
   std::vector<float> xs;
   for (int32_t q = qmin; q <= qmax; ++q) xs.push_back(dequantize(q, in, 0));
   const Tensor xt = Tensor::from_vector<float>({static_cast<int64_t>(xs.size())}, xs);
@@ -813,7 +817,8 @@ Status IntWorld::Impl::prepare_lut(size_t i) {
     QDIFF_ASSERT(it != table->end(), "LUT input off the quantization grid");
     return it->second;
   };
-  auto lut = intkernels::build_lut(f, in, out, profile.lut);
+  auto lut =
+      intkernels::build_lut(f, in, out, profile.lut, profile.lut_bits, profile.lut_interpolation);
   if (!lut.ok()) return lut.status().with_context(node.describe());
   st.lut = std::move(*lut);
   st.kind = StepKind::kLut;

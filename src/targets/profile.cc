@@ -261,6 +261,7 @@ TargetProfile vitis_dpu(const std::string& name) {
   p.sigmoid_as_hard_sigmoid = true;           // §5.4
   p.silu_as_hard_swish = true;                // §5.4
   p.pad_with_zero_point = true;               // §5.3: padding = 0 = z
+  p.int16_units = false;                      // §5: int8 kernels only
   return p;
 }
 
@@ -380,6 +381,8 @@ json to_json(const TargetProfile& p) {
   o["add"] = std::string(add_scheme_name(p.add));
   o["avgpool"] = std::string(avgpool_scheme_name(p.avgpool));
   o["lut"] = std::string(lut_scheme_name(p.lut));
+  o["lut_bits"] = p.lut_bits;
+  o["lut_interpolation"] = p.lut_interpolation;
   o["resize"] = std::string(resize_scheme_name(p.resize));
   o["leaky_relu_26_256"] = p.leaky_relu_26_256;
   o["hard_sigmoid_2731"] = p.hard_sigmoid_2731;
@@ -387,6 +390,7 @@ json to_json(const TargetProfile& p) {
   o["silu_as_hard_swish"] = p.silu_as_hard_swish;
   o["pad_with_zero_point"] = p.pad_with_zero_point;
   o["pad_value"] = p.pad_value;
+  o["int16_units"] = p.int16_units;
   return o;
 }
 
@@ -557,13 +561,16 @@ Status read_profile(const json& o, TargetProfile* p) {
                                  "add",
                                  "avgpool",
                                  "lut",
+                                 "lut_bits",
+                                 "lut_interpolation",
                                  "resize",
                                  "leaky_relu_26_256",
                                  "hard_sigmoid_2731",
                                  "sigmoid_as_hard_sigmoid",
                                  "silu_as_hard_swish",
                                  "pad_with_zero_point",
-                                 "pad_value"}));
+                                 "pad_value",
+                                 "int16_units"}));
   // Required with or without a base.
   Reader required(o, "", true);
   std::string schema;
@@ -598,6 +605,8 @@ Status read_profile(const json& o, TargetProfile* p) {
   QDIFF_RETURN_IF_ERROR(r.enumeration("add", kAddNames, &p->add));
   QDIFF_RETURN_IF_ERROR(r.enumeration("avgpool", kAvgPoolNames, &p->avgpool));
   QDIFF_RETURN_IF_ERROR(r.enumeration("lut", kLutNames, &p->lut));
+  QDIFF_RETURN_IF_ERROR(r.integer("lut_bits", &p->lut_bits));
+  QDIFF_RETURN_IF_ERROR(r.boolean("lut_interpolation", &p->lut_interpolation));
   QDIFF_RETURN_IF_ERROR(r.enumeration("resize", kResizeNames, &p->resize));
   QDIFF_RETURN_IF_ERROR(r.boolean("leaky_relu_26_256", &p->leaky_relu_26_256));
   QDIFF_RETURN_IF_ERROR(r.boolean("hard_sigmoid_2731", &p->hard_sigmoid_2731));
@@ -605,6 +614,7 @@ Status read_profile(const json& o, TargetProfile* p) {
   QDIFF_RETURN_IF_ERROR(r.boolean("silu_as_hard_swish", &p->silu_as_hard_swish));
   QDIFF_RETURN_IF_ERROR(r.boolean("pad_with_zero_point", &p->pad_with_zero_point));
   QDIFF_RETURN_IF_ERROR(r.integer("pad_value", &p->pad_value));
+  QDIFF_RETURN_IF_ERROR(r.boolean("int16_units", &p->int16_units));
   if (has_base && !o.contains("description")) {
     // Say what changed, so that a report never shows the base's description for a variant.
     std::vector<std::string> changed = profile_differences(base, *p);
@@ -712,6 +722,9 @@ Status check_profile(const TargetProfile& p) {
     return field_error("requant", "power_of_two requantization (shifts) needs power_of_two_scales");
   if (p.add == AddScheme::kAlignShift && !p.power_of_two_scales)
     return field_error("add", "align_shift (alignment by shifts) needs power_of_two_scales");
+  if (p.lut_bits < 0 || p.lut_bits > 15)
+    return field_error("lut_bits", std::to_string(p.lut_bits) +
+                                       " is outside 0..15 (0 = one entry per input value)");
   if (p.pair_saturation_u8s8) {
     const quant::Format& a = p.scheme.activation;
     const quant::Format& w = p.scheme.weight;

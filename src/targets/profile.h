@@ -111,6 +111,12 @@ struct TargetProfile {
   AddScheme add = AddScheme::kFloat;
   AvgPoolScheme avgpool = AvgPoolScheme::kFloat;
   LutScheme lut = LutScheme::kFloatRhe;
+  // Resolution of those tables (mechanism 9): 0 = one entry per input integer (every CPU
+  // runtime's 256-entry int8 table); k = 2^k + 1 breakpoints spread evenly over the input's
+  // integer range (an NPU's or DSP's coarse table), between which the value is interpolated
+  // linearly when lut_interpolation is true and held from the segment's midpoint when false.
+  int lut_bits = 0;
+  bool lut_interpolation = true;
   ResizeScheme resize = ResizeScheme::kFloatRhe;
   // Approximations (mechanism 8): the target's replacements of float activations.
   bool leaky_relu_26_256 = false;        // DPU: LeakyReLU(0.1) as x * 26 / 256
@@ -121,6 +127,9 @@ struct TargetProfile {
   // then lie in the activation range; it must be 0 when pad_with_zero_point is true).
   bool pad_with_zero_point = true;
   int32_t pad_value = 0;
+  // Whether a unit may run with 16-bit activations (a fix or tune may raise it to int16);
+  // false where the target has only 8-bit kernels (the Vitis DPU): raising means float (CPU).
+  bool int16_units = true;
 
   bool operator==(const TargetProfile&) const = default;
 };

@@ -308,13 +308,16 @@ TEST(ProfileJson, FullUserProfile) {
  "add": "fixed22_rhaz",
  "avgpool": "dpu_multiplier",
  "lut": "lrintf",
+ "lut_bits": 5,
+ "lut_interpolation": false,
  "resize": "xnnpack_11bit",
  "leaky_relu_26_256": true,
  "hard_sigmoid_2731": false,
  "sigmoid_as_hard_sigmoid": true,
  "silu_as_hard_swish": false,
  "pad_with_zero_point": false,
- "pad_value": -128
+ "pad_value": -128,
+ "int16_units": false
 })";
   Result<TargetProfile> r = profile_from_json(text, "my-npu.json");
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -350,6 +353,9 @@ TEST(ProfileJson, FullUserProfile) {
   EXPECT_FALSE(p.silu_as_hard_swish);
   EXPECT_FALSE(p.pad_with_zero_point);
   EXPECT_EQ(p.pad_value, -128);
+  EXPECT_EQ(p.lut_bits, 5);
+  EXPECT_FALSE(p.lut_interpolation);
+  EXPECT_FALSE(p.int16_units);
   // Aliases are written back under their canonical names.
   const std::string out = profile_to_json(p);
   EXPECT_NE(out.find("\"quantize_rounding\": \"half_away_from_zero\""), std::string::npos) << out;
@@ -393,6 +399,8 @@ TEST(ProfileJson, EveryFieldIsCompared) {
       {"add", [](TargetProfile& p) { p.add = AddScheme::kXnnpack; }},
       {"avgpool", [](TargetProfile& p) { p.avgpool = AvgPoolScheme::kValidCountRhaz; }},
       {"lut", [](TargetProfile& p) { p.lut = LutScheme::kLrintf; }},
+      {"lut_bits", [](TargetProfile& p) { p.lut_bits = 4; }},
+      {"lut_interpolation", [](TargetProfile& p) { p.lut_interpolation = false; }},
       {"resize", [](TargetProfile& p) { p.resize = ResizeScheme::kTflite10Bit; }},
       {"leaky_relu_26_256", [](TargetProfile& p) { p.leaky_relu_26_256 = true; }},
       {"hard_sigmoid_2731", [](TargetProfile& p) { p.hard_sigmoid_2731 = true; }},
@@ -400,6 +408,7 @@ TEST(ProfileJson, EveryFieldIsCompared) {
       {"silu_as_hard_swish", [](TargetProfile& p) { p.silu_as_hard_swish = true; }},
       {"pad_with_zero_point",
        [](TargetProfile& p) { p.pad_with_zero_point = false; }},  // pad 0 fits u8
+      {"int16_units", [](TargetProfile& p) { p.int16_units = false; }},
   };
   const TargetProfile base = builtin("ort-cpu");
   for (const auto& [field, mutate] : mutations) {
@@ -502,6 +511,8 @@ TEST(ProfileJson, BadInput) {
        "field 'name': must be a string"},
       {R"({"schema": "qdiff.target/1", "base": "ort-cpu", "name": "x", "pad_value": 99999999999})",
        "field 'pad_value': 99999999999 is out of range"},
+      {R"({"schema": "qdiff.target/1", "base": "ort-cpu", "name": "x", "lut_bits": 16})",
+       "field 'lut_bits': 16 is outside 0..15"},
       // Unknown enum values.
       {R"({"schema": "qdiff.target/1", "base": "ort-cpu", "name": "x",
            "requant": "triple_rounding"})",

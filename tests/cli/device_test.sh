@@ -55,6 +55,16 @@ diagnose pre
 expect_top preprocessing 1 "error   preprocessing      graph input (input)"
 [[ "$out" == *"is 2 x + 0 of qdiff's"* ]] && ok || fail "preprocessing fit: $out"
 
+# Approximation: the device tabulates the hard-sigmoid gates with 9 entries, each held over 32
+# input steps; the alternative table resolution explains it exactly.
+printf '%s\n' '{"schema": "qdiff.target/1", "base": "ort-cpu", "name": "npu-lut3",' \
+  '"lut_bits": 3, "lut_interpolation": false}' >"$TMP/lut3.json"
+device lut3 "$TMP/lut3.json" "$TMP/first20.npy"
+diagnose lut3
+expect_top coarse_table 1 "error   approximation      /block3/dw/act/HardSigmoid (/block3/dw/act/HardSigmoid_output_0)"
+[[ "$out" == *'set "lut_bits": 3, "lut_interpolation": false in the target profile'* ]] && ok ||
+  fail "coarse table fix: $out"
+
 # Layout, mismatch and renamed tensors: a healthy dump rewritten.
 $PY - "$TMP" <<'EOF' || { echo "cannot rewrite dumps"; exit 1; }
 import json, shutil, sys, numpy as np
@@ -75,6 +85,15 @@ f = f"{tmp}/mismatch/" + entry(m, "/block2/Add_output_0")["file"]
 a = np.load(f)
 a[:, :, 0] = np.clip(a[:, :, 0].astype(np.int32) + 7, 0, 255).astype(a.dtype)
 np.save(f, a)
+# A gate computed by another function (saturating early) than any profile knows: the device's
+# output read as a table of its input explains it.
+m = copy("gate")
+x = np.load(f"{tmp}/gate/" + entry(m, "/block3/dw/conv/Conv_output_0")["file"]).astype(np.int32)
+f = f"{tmp}/gate/" + entry(m, "/block3/dw/act/HardSigmoid_output_0")["file"]
+y = np.load(f)
+table = np.zeros(256, np.int32)
+table[x.ravel()] = y.astype(np.int32).ravel()
+np.save(f, np.where(table > 160, 255, table)[x].astype(y.dtype))
 # Three tensors under names the model does not have: matched by their values.
 m = copy("renamed")
 for i, t in enumerate(["/block1/pw/conv/Conv_output_0", "/block3/dw/act/Mul_output_0", "logits"]):
@@ -96,6 +115,10 @@ expect_top layout 0 "layout             /block2/Add (/block2/Add_output_0)"
 [[ "$out" == *"holds NHWC-ordered values under the NCHW shape"* ]] && ok || fail "layout summary: $out"
 diagnose mismatch
 expect_top mismatch 0 "device-mismatch    /block2/Add (/block2/Add_output_0)"
+diagnose gate
+expect_top gate_table 0 "approximation      /block3/dw/act/HardSigmoid (/block3/dw/act/HardSigmoid_output_0)"
+[[ "$out" == *"the device's HardSigmoid is another function of its input"* ]] && ok ||
+  fail "gate table summary: $out"
 diagnose renamed
 if [[ $rc -ne 0 || "$out" != *"27 tensors matched (3 by values)"* || "$out" != *"device        none"* ]]; then
   fail "renamed: $out"
