@@ -1511,6 +1511,14 @@ Result<Diagnosis> find_causes(const WorldRunner& runner,
     QDIFF_RETURN_IF_ERROR(device_findings(runner, verifier, verify.size(), findings, dx.analyses));
   }
 
+  // What the fake-quant re-runs cost: nodes run against the nodes of full runs.
+  const auto [run, full] = verifier.nodes_rerun();
+  nlohmann::ordered_json rj;
+  rj["incremental"] = verifier.incremental();
+  rj["nodes_run"] = run;
+  rj["nodes_of_full_runs"] = full;
+  dx.analyses["fake_quant_reruns"] = std::move(rj);
+
   auto rank = [](const std::string& severity) {
     return severity == "error" ? 0 : severity == "warning" ? 1 : 2;
   };

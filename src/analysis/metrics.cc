@@ -4,6 +4,10 @@
 #include <cmath>
 #include <string>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace qdiff::analysis {
 namespace {
 
@@ -40,6 +44,82 @@ Status check_grid(const QuantGrid& g, const Shape& shape, const char* what, int6
   for (size_t d = static_cast<size_t>(g.axis) + 1; d < shape.size(); ++d) *inner *= shape[d];
   *channels = c;
   return Status();
+}
+
+// Partial sums of the elementwise metrics in eight lanes (element i of a run of whole blocks
+// goes to lane i % 8): the canonical order of the sums, which every code path keeps.
+struct Lanes {
+  double xx[8] = {}, yy[8] = {}, xy[8] = {}, ee[8] = {};
+  double max_abs = 0;
+  int64_t exact = 0;
+};
+
+// Blocks of eight finite pairs from `i` on, into the lanes; returns where it stopped (a block
+// holding a non-finite value, or the last whole block's end).
+size_t lanes_scalar(const float* x, const float* y, size_t i, size_t n, Lanes& l) {
+  for (; i + 8 <= n; i += 8) {
+    bool finite = true;
+    for (size_t k = 0; k < 8; ++k)
+      finite = finite && std::isfinite(x[i + k]) && std::isfinite(y[i + k]);
+    if (!finite) return i;
+    for (size_t k = 0; k < 8; ++k) {
+      const double a = x[i + k], b = y[i + k], d = a - b;
+      l.xx[k] += a * a;
+      l.yy[k] += b * b;
+      l.xy[k] += a * b;
+      l.ee[k] += d * d;
+      l.max_abs = std::max(l.max_abs, std::fabs(d));
+      l.exact += a == b;
+    }
+  }
+  return i;
+}
+
+#if defined(__x86_64__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The same, eight lanes at once (the same IEEE operations per lane: convert, subtract,
+// multiply, add; no fused multiply-add).
+__attribute__((target("avx512f"))) size_t lanes_avx512(const float* x, const float* y, size_t i,
+                                                       size_t n, Lanes& l) {
+  __m512d xx = _mm512_loadu_pd(l.xx), yy = _mm512_loadu_pd(l.yy), xy = _mm512_loadu_pd(l.xy),
+          ee = _mm512_loadu_pd(l.ee), m = _mm512_setzero_pd();
+  const __m512d zero = _mm512_setzero_pd();
+  int64_t exact = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m512d a = _mm512_cvtps_pd(_mm256_loadu_ps(x + i));
+    const __m512d b = _mm512_cvtps_pd(_mm256_loadu_ps(y + i));
+    // x - x is 0 exactly when x is finite.
+    const __mmask8 fa = _mm512_cmp_pd_mask(_mm512_sub_pd(a, a), zero, _CMP_EQ_OQ);
+    const __mmask8 fb = _mm512_cmp_pd_mask(_mm512_sub_pd(b, b), zero, _CMP_EQ_OQ);
+    if ((fa & fb) != 0xFF) break;
+    const __m512d d = _mm512_sub_pd(a, b);
+    xx = _mm512_add_pd(xx, _mm512_mul_pd(a, a));
+    yy = _mm512_add_pd(yy, _mm512_mul_pd(b, b));
+    xy = _mm512_add_pd(xy, _mm512_mul_pd(a, b));
+    ee = _mm512_add_pd(ee, _mm512_mul_pd(d, d));
+    m = _mm512_max_pd(m, _mm512_abs_pd(d));
+    exact += __builtin_popcount(_mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ));
+  }
+  _mm512_storeu_pd(l.xx, xx);
+  _mm512_storeu_pd(l.yy, yy);
+  _mm512_storeu_pd(l.xy, xy);
+  _mm512_storeu_pd(l.ee, ee);
+  double ms[8];
+  _mm512_storeu_pd(ms, m);
+  for (double v : ms) l.max_abs = std::max(l.max_abs, v);
+  l.exact += exact;
+  return i;
+}
+#pragma GCC diagnostic pop
+#endif
+
+size_t lanes(const float* x, const float* y, size_t i, size_t n, Lanes& l) {
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return lanes_avx512(x, y, i, n, l);
+#endif
+  return lanes_scalar(x, y, i, n, l);
 }
 
 }  // namespace
@@ -88,63 +168,48 @@ MetricsAccumulator::SampleSums MetricsAccumulator::add(SampleView ref, SampleVie
   ++samples_;
   const float* x = ref.values.data();
   const float* y = test.values.data();
-  // Four partial sums per quantity (element i into lane i % 4), added to the totals in lane
-  // order once per sample: a fixed order, so results do not depend on anything but the data.
-  double xx[4] = {0, 0, 0, 0}, yy[4] = {0, 0, 0, 0}, xy[4] = {0, 0, 0, 0}, ee[4] = {0, 0, 0, 0};
+  // Eight partial sums per quantity (element i into lane i % 8), added to the totals in a fixed
+  // tree order once per sample: results depend on nothing but the data.
+  Lanes l;
   double max_abs = max_abs_, max_lsb = max_lsb_;
   int64_t exact = 0, compared = 0;
-  // One element into lane `lane`; returns its absolute error (0 when either side is not finite:
+  // One element into lane i % 8; returns its absolute error (0 when either side is not finite:
   // counted, left out).
-  auto element = [&](size_t i, size_t lane) {
+  auto element = [&](size_t i) {
     const float xv = x[i], yv = y[i];
     if (!std::isfinite(xv) || !std::isfinite(yv)) [[unlikely]] {
       if (!std::isfinite(xv)) ++(std::isnan(xv) ? ref_nan_ : ref_inf_);
       if (!std::isfinite(yv)) ++(std::isnan(yv) ? test_nan_ : test_inf_);
       return 0.0;
     }
+    const size_t lane = i & 7;
     const double xd = xv, yd = yv, e = xd - yd;
-    xx[lane] += xd * xd;
-    yy[lane] += yd * yd;
-    xy[lane] += xd * yd;
-    ee[lane] += e * e;
+    l.xx[lane] += xd * xd;
+    l.yy[lane] += yd * yd;
+    l.xy[lane] += xd * yd;
+    l.ee[lane] += e * e;
     exact += xd == yd;
     ++compared;
     return std::fabs(e);
   };
   const bool lsb = config_.lsb.has_value();
   if (!lsb || lsb_channels_ == 1) {
-    // One step for the whole tensor: max LSB error = max abs error * (1 / step). Blocks of four
-    // finite pairs go straight into the four lanes' registers.
-    double x0 = 0, x1 = 0, x2 = 0, x3 = 0, y0 = 0, y1 = 0, y2 = 0, y3 = 0;
-    double c0 = 0, c1 = 0, c2 = 0, c3 = 0, e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+    // One step for the whole tensor: max LSB error = max abs error * (1 / step). Blocks of eight
+    // finite pairs go through the vector lanes; a block with a non-finite value element by
+    // element.
     double m = 0;
     size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const float* xp = x + i;
-      const float* yp = y + i;
-      if (!(std::isfinite(xp[0]) && std::isfinite(xp[1]) && std::isfinite(xp[2]) &&
-            std::isfinite(xp[3]) && std::isfinite(yp[0]) && std::isfinite(yp[1]) &&
-            std::isfinite(yp[2]) && std::isfinite(yp[3]))) [[unlikely]] {
-        for (size_t k = 0; k < 4; ++k) m = std::max(m, element(i + k, k));
-        continue;
-      }
-      const double a0 = xp[0], a1 = xp[1], a2 = xp[2], a3 = xp[3];
-      const double b0 = yp[0], b1 = yp[1], b2 = yp[2], b3 = yp[3];
-      const double d0 = a0 - b0, d1 = a1 - b1, d2 = a2 - b2, d3 = a3 - b3;
-      x0 += a0 * a0, x1 += a1 * a1, x2 += a2 * a2, x3 += a3 * a3;
-      y0 += b0 * b0, y1 += b1 * b1, y2 += b2 * b2, y3 += b3 * b3;
-      c0 += a0 * b0, c1 += a1 * b1, c2 += a2 * b2, c3 += a3 * b3;
-      e0 += d0 * d0, e1 += d1 * d1, e2 += d2 * d2, e3 += d3 * d3;
-      m = std::max(m, std::max(std::max(std::fabs(d0), std::fabs(d1)),
-                               std::max(std::fabs(d2), std::fabs(d3))));
-      exact += (a0 == b0) + (a1 == b1) + (a2 == b2) + (a3 == b3);
-      compared += 4;
+    while (i + 8 <= n) {
+      const size_t stop = lanes(x, y, i, n, l);
+      compared += static_cast<int64_t>(stop - i);
+      i = stop;
+      if (i + 8 > n) break;
+      for (size_t k = 0; k < 8; ++k) m = std::max(m, element(i + k));
+      i += 8;
     }
-    xx[0] += x0, xx[1] += x1, xx[2] += x2, xx[3] += x3;
-    yy[0] += y0, yy[1] += y1, yy[2] += y2, yy[3] += y3;
-    xy[0] += c0, xy[1] += c1, xy[2] += c2, xy[3] += c3;
-    ee[0] += e0, ee[1] += e1, ee[2] += e2, ee[3] += e3;
-    for (; i < n; ++i) m = std::max(m, element(i, i & 3));
+    for (; i < n; ++i) m = std::max(m, element(i));
+    m = std::max(m, l.max_abs);
+    exact += l.exact;
     max_abs = std::max(max_abs, m);
     if (lsb) max_lsb = std::max(max_lsb, m * inv_lsb_[0]);
   } else {
@@ -153,7 +218,7 @@ MetricsAccumulator::SampleSums MetricsAccumulator::add(SampleView ref, SampleVie
     int64_t in_channel = 0;
     double inv_lsb = inv_lsb_[0];
     for (size_t i = 0; i < n; ++i) {
-      const double ae = element(i, i & 3);
+      const double ae = element(i);
       max_abs = std::max(max_abs, ae);
       max_lsb = std::max(max_lsb, ae * inv_lsb);
       if (++in_channel == lsb_inner_) {
@@ -163,10 +228,13 @@ MetricsAccumulator::SampleSums MetricsAccumulator::add(SampleView ref, SampleVie
       }
     }
   }
-  const SampleSums sums{(xx[0] + xx[1]) + (xx[2] + xx[3]), (ee[0] + ee[1]) + (ee[2] + ee[3])};
+  auto total = [](const double(&v)[8]) {
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+  };
+  const SampleSums sums{total(l.xx), total(l.ee)};
   sum_xx_ += sums.ref;
-  sum_yy_ += (yy[0] + yy[1]) + (yy[2] + yy[3]);
-  sum_xy_ += (xy[0] + xy[1]) + (xy[2] + xy[3]);
+  sum_yy_ += total(l.yy);
+  sum_xy_ += total(l.xy);
   sum_ee_ += sums.err;
   max_abs_ = max_abs;
   max_lsb_ = max_lsb;

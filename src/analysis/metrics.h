@@ -2,7 +2,7 @@
 // One accumulator per tensor; add() one sample at a time (memory does not depend on the sample
 // count). Every sum is a double accumulated in a fixed order, sample after sample, so a result
 // depends only on the values and the order of the samples: byte-identical at any thread count
-// (within a sample, element i goes to partial sum i % 4; the four are added in a fixed order).
+// (within a sample, element i goes to partial sum i % 8; the eight are added in a fixed order).
 // Definitions (docs/compare-format.md):
 //   Over the elements finite on both sides (NaN/Inf are counted per side and left out):
 //   cosine   = sum(x*y) / (||x|| * ||y||); 1 when both norms are 0, 0 when exactly one is.

@@ -168,6 +168,38 @@ TEST(Metrics, AccumulatesOverSamplesLikeOneLongVector) {
   EXPECT_DOUBLE_EQ(m.exact_match, 30.0 / 105.0);  // i = 0, 4, 8, 12, 16, 20 of each sample
 }
 
+TEST(Metrics, SumsFollowTheEightLaneOrderBitForBit) {
+  // The canonical order (element i into lane i % 8, lanes added as a fixed tree), written out
+  // plainly; the accumulator must give the same doubles on any CPU (vector or portable path),
+  // with a block holding a NaN and a tail that is not a whole block.
+  std::mt19937 rng(3);
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  const size_t n = 203;
+  std::vector<float> x(n), y(n);
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = dist(rng);
+    y[i] = i % 5 == 0 ? x[i] : x[i] + 0.01f * dist(rng);
+  }
+  y[37] = NAN;
+  double xx[8] = {}, ee[8] = {};
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 37) continue;
+    const double a = x[i], b = y[i];
+    xx[i % 8] += a * a;
+    ee[i % 8] += (a - b) * (a - b);
+  }
+  auto total = [](const double(&v)[8]) {
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+  };
+  MetricsAccumulator acc = make(cfg({static_cast<int64_t>(n)}));
+  const MetricsAccumulator::SampleSums sums = acc.add({x, {}}, {y, {}});
+  EXPECT_EQ(sums.ref, total(xx));
+  EXPECT_EQ(sums.err, total(ee));
+  const TensorMetrics m = acc.result();
+  EXPECT_EQ(m.compared, static_cast<int64_t>(n - 1));
+  EXPECT_EQ(m.test_nan, 1);
+}
+
 TEST(Metrics, MergeEqualsOneAccumulatorAndIsDeterministic) {
   std::mt19937 rng(11);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);

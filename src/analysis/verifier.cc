@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <optional>
 
 #include "analysis/metrics.h"
 #include "intworld/int_world.h"
@@ -15,6 +17,53 @@ namespace {
 std::vector<Tensor> plain(std::vector<Tensor> out) {
   for (Tensor& t : out) t = t.to_plain();
   return out;
+}
+
+// Keeps every tensor a run hands out, up to `limit` bytes over all runs.
+struct Recorder : runtime::Observer {
+  std::vector<Tensor> values;
+  int64_t bytes = 0, limit = 0;
+  bool wants(ir::ValueId) const override { return bytes <= limit; }
+  Status observe(ir::ValueId id, const Tensor& value) override {
+    values[id] = value;
+    bytes += value.nbytes();
+    return Status();
+  }
+};
+
+bool same_tensor(const std::optional<Tensor>& a, const std::optional<Tensor>& b) {
+  if (!a || !b) return a.has_value() == b.has_value();
+  if (a->dtype() != b->dtype() || a->shape() != b->shape()) return false;
+  const Tensor x = a->to_plain(), y = b->to_plain();
+  return x.raw() == y.raw() || std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
+}
+
+// The nodes a world must rerun to become `next` when it was `prev` (nullptr: the float world of
+// `g`): producers of values whose transform differs, readers of weights that differ, and
+// everything downstream. Returns the count with the flags.
+std::pair<std::vector<bool>, int64_t> rerun_set(const ir::Graph& g,
+                                                const quant::FakeQuantWorld* prev,
+                                                const quant::FakeQuantWorld& next) {
+  const ir::Graph& pg = prev ? prev->graph() : g;
+  const ir::Graph& ng = next.graph();
+  std::vector<bool> changed(g.num_values(), false), rerun(g.num_nodes(), false);
+  for (ir::ValueId id = 0; id < g.num_values(); ++id) {
+    const quant::TensorPlan* a = prev ? prev->activation_plan(id) : nullptr;
+    const quant::TensorPlan* b = next.activation_plan(id);
+    const bool transform = (a == nullptr) != (b == nullptr) || (a && !(*a == *b));
+    changed[id] = transform || !same_tensor(pg.value(id).initializer, ng.value(id).initializer);
+    if (transform && g.value(id).producer != UINT32_MAX) rerun[g.value(id).producer] = true;
+  }
+  int64_t n = 0;
+  for (size_t i = 0; i < g.num_nodes(); ++i) {
+    const ir::Node& node = g.node(static_cast<ir::NodeId>(i));
+    for (ir::ValueId in : node.inputs) rerun[i] = rerun[i] || (in != ir::kNoValue && changed[in]);
+    if (!rerun[i]) continue;
+    ++n;
+    for (ir::ValueId out : node.outputs)
+      if (out != ir::kNoValue) changed[out] = true;
+  }
+  return {std::move(rerun), n};
 }
 
 }  // namespace
@@ -41,7 +90,49 @@ Verifier::Verifier(const ir::Graph& graph, std::span<const std::vector<Tensor>> 
                    int threads, std::vector<int64_t> labels)
     : g_(graph), samples_(samples), threads_(threads), labels_(std::move(labels)) {}
 
+Verifier::~Verifier() = default;
+
+Result<Verifier::Values> Verifier::record(const ir::Graph& g,
+                                          runtime::ValueTransform* transform) const {
+  runtime::RunOptions ro;
+  ro.threads = threads_;
+  QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(g, ro));
+  Values all;
+  Recorder rec;
+  rec.limit = kCacheBytes / 2;  // the other world is as large
+  for (const std::vector<Tensor>& in : samples_) {
+    rec.values.assign(g.num_values(), Tensor());
+    QDIFF_RETURN_IF_ERROR(run->run(in, &rec, transform).status());
+    if (rec.bytes > rec.limit) return Values();
+    all.push_back(std::move(rec.values));
+  }
+  return all;
+}
+
 Status Verifier::init(const quant::QuantPlan& base) {
+  float_values_.clear();
+  fq_values_.clear();
+  QDIFF_ASSIGN_OR_RETURN(fq_base_world_, quant::FakeQuantWorld::create(g_, base));
+  QDIFF_ASSIGN_OR_RETURN(Values fv, record(g_, nullptr));
+  QDIFF_ASSIGN_OR_RETURN(Values qv, record(fq_base_world_->graph(), fq_base_world_->transform()));
+  if (!fv.empty() && !qv.empty()) {
+    float_values_ = std::move(fv);
+    fq_values_ = std::move(qv);
+  }
+  auto outputs = [&](const Values& v) {
+    std::vector<Outputs> all;
+    for (const std::vector<Tensor>& s : v) {
+      Outputs out;
+      for (ir::ValueId id : g_.outputs) out.push_back(s[id].to_plain());
+      all.push_back(std::move(out));
+    }
+    return all;
+  };
+  if (incremental()) {
+    float_ = outputs(float_values_);
+    fq_base_ = outputs(fq_values_);
+    return Status();
+  }
   runtime::RunOptions ro;
   ro.threads = threads_;
   QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(g_, ro));
@@ -94,12 +185,35 @@ Score Verifier::score(const std::vector<Outputs>& ref, const std::vector<Outputs
 Result<std::vector<Verifier::Outputs>> Verifier::fake_quant_outputs(
     const quant::QuantPlan& plan) const {
   QDIFF_ASSIGN_OR_RETURN(auto fq, quant::FakeQuantWorld::create(g_, plan));
+  QDIFF_ASSERT(
+      fq->graph().num_values() == g_.num_values() && fq->graph().num_nodes() == g_.num_nodes(),
+      "the fake-quant world's graph is not the model's");
   runtime::RunOptions ro;
   ro.threads = threads_;
   QDIFF_ASSIGN_OR_RETURN(auto run, runtime::Interpreter::create(fq->graph(), ro));
+  // From whichever kept world reruns fewer nodes.
+  std::optional<runtime::Resume> resume;
+  const Values* given = nullptr;
+  std::vector<bool> rerun;
+  if (incremental()) {
+    auto from_fq = rerun_set(g_, fq_base_world_.get(), *fq);
+    auto from_float = rerun_set(g_, nullptr, *fq);
+    const bool use_fq = from_fq.second <= from_float.second;
+    rerun = std::move(use_fq ? from_fq.first : from_float.first);
+    given = use_fq ? &fq_values_ : &float_values_;
+    resume.emplace();
+    resume->rerun = &rerun;
+    nodes_run_ +=
+        static_cast<int64_t>(samples_.size()) * (use_fq ? from_fq.second : from_float.second);
+  } else {
+    nodes_run_ += static_cast<int64_t>(samples_.size() * g_.num_nodes());
+  }
+  nodes_full_ += static_cast<int64_t>(samples_.size() * g_.num_nodes());
   std::vector<Outputs> all;
-  for (const std::vector<Tensor>& in : samples_) {
-    QDIFF_ASSIGN_OR_RETURN(Outputs out, run->run(in, nullptr, fq->transform()));
+  for (size_t k = 0; k < samples_.size(); ++k) {
+    if (resume) resume->given = &(*given)[k];
+    QDIFF_ASSIGN_OR_RETURN(
+        Outputs out, run->run(samples_[k], nullptr, fq->transform(), resume ? &*resume : nullptr));
     all.push_back(plain(std::move(out)));
   }
   return all;

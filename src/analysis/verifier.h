@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <vector>
 
 #include "ir/graph.h"
+#include "quant/fake_quant.h"
 #include "quant/plan.h"
 #include "runtime/observer.h"
 #include "support/status.h"
@@ -46,15 +48,30 @@ struct Score {
 
 nlohmann::ordered_json score_json(const Score& s);
 
+// Re-runs are incremental: init() keeps every tensor of the float world and of the base
+// fake-quant world (when they fit kCacheBytes), and a fake-quant world of another plan reruns
+// only the nodes downstream of what the plan changes, against whichever of the two differs less
+// (a split point's tail from the base, a reverse split point's tail from float). The scores are
+// the same as a full run's, bit for bit.
 class Verifier {
  public:
+  static constexpr int64_t kCacheBytes = int64_t{2} << 30;
+
   // `samples` (each one tensor per graph input) must outlive the verifier; `labels` (one per
   // sample, or empty) score task accuracy.
   Verifier(const ir::Graph& graph, std::span<const std::vector<Tensor>> samples, int threads,
            std::vector<int64_t> labels = {});
 
+  Verifier(const Verifier&) = delete;
+  Verifier& operator=(const Verifier&) = delete;
+  ~Verifier();
+
   // Runs the float world and the fake-quant world of `base` once (the references).
   Status init(const quant::QuantPlan& base);
+  // Whether re-runs are incremental (the two worlds' tensors fit kCacheBytes), and how many
+  // nodes the fake-quant re-runs have run against how many a full run would have.
+  bool incremental() const { return !float_values_.empty(); }
+  std::pair<int64_t, int64_t> nodes_rerun() const { return {nodes_run_, nodes_full_}; }
 
   // Fake-quant world of `plan` against the float world.
   Result<Score> fake_quant(const quant::QuantPlan& plan) const;
@@ -80,11 +97,18 @@ class Verifier {
                                                const targets::TargetProfile& profile) const;
   Score score(const std::vector<Outputs>& ref, const std::vector<Outputs>& test) const;
 
+  // Per sample, per value: the tensors a world handed out.
+  using Values = std::vector<std::vector<Tensor>>;
+  Result<Values> record(const ir::Graph& g, runtime::ValueTransform* transform) const;
+
   const ir::Graph& g_;
   std::span<const std::vector<Tensor>> samples_;
   int threads_;
   std::vector<int64_t> labels_;
   std::vector<Outputs> float_, fq_base_;
+  std::unique_ptr<quant::FakeQuantWorld> fq_base_world_;
+  Values float_values_, fq_values_;
+  mutable int64_t nodes_run_ = 0, nodes_full_ = 0;
 };
 
 }  // namespace qdiff::analysis

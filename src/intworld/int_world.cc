@@ -160,10 +160,25 @@ std::optional<int> dpu_position(const QuantParams& p) {
 
 Result<Tensor> dequantize_tensor(const Tensor& q_in, const QuantParams& p) {
   const Tensor q = q_in.to_plain();
-  QDIFF_ASSIGN_OR_RETURN(std::vector<int64_t> v, intkernels::integer_values(q, "dequantize"));
   QDIFF_ASSIGN_OR_RETURN(ChannelMap cm, channel_map(p, q.shape()));
   Tensor out = Tensor::zeros(DType::kFloat32, q.shape());
   float* d = out.mutable_data<float>();
+  const DType t = q.dtype();
+  if (t == DType::kInt8 || t == DType::kUInt8 || t == DType::kInt16 || t == DType::kUInt16) {
+    // dequantize() per channel block, in a form the compiler vectorizes: q - z of 16-bit
+    // integers is exact in int32 and converts to the same float as in int64.
+    const Tensor q32 = q.cast(DType::kInt32);
+    const int32_t* v = q32.data<int32_t>();
+    for (int64_t start = 0; start < q.numel(); start += cm.inner) {
+      const auto c = static_cast<size_t>(cm(start));
+      const float scale = p.scales[c];
+      const int32_t zp = p.zero_points[c];
+      const int64_t end = std::min(q.numel(), start + cm.inner);
+      for (int64_t i = start; i < end; ++i) d[i] = static_cast<float>(v[i] - zp) * scale;
+    }
+    return out;
+  }
+  QDIFF_ASSIGN_OR_RETURN(std::vector<int64_t> v, intkernels::integer_values(q, "dequantize"));
   for (int64_t i = 0; i < q.numel(); ++i)
     d[i] = dequantize(static_cast<int32_t>(v[static_cast<size_t>(i)]), p, cm(i));
   return out;

@@ -6,7 +6,61 @@
 
 #include "runtime/model_info.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace qdiff::quant {
+
+namespace {
+
+// dst[i] = rhe(clamp(src[i] / scale, lo, hi)) * scale, NaN -> 0 (fake_quantize's rhe path; see
+// there why this is fake_quant()). For |v| <= 2^16, rhe(v) = (v + 1.5 * 2^23) - 1.5 * 2^23
+// exactly in float32 (round to nearest even, the only floating-point environment qdiff runs in).
+void fake_quant_rhe_scalar(const float* src, int64_t n, float scale, float lo, float hi,
+                           float* dst) {
+  constexpr float kMagic = 12582912.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = src[i] / scale;
+    v = v != v ? 0.0f : v;
+    v = v < lo ? lo : (v > hi ? hi : v);
+    dst[i] = ((v + kMagic) - kMagic) * scale;
+  }
+}
+
+#if defined(__x86_64__)
+#pragma GCC diagnostic push
+// GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* operands of masked forms).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The same operations 16 at a time: vdivps, NaN -> 0, clamp, vrndscaleps (nearest even) + 0,
+// vmulps.
+__attribute__((target("avx512f"))) void fake_quant_rhe_avx512(const float* src, int64_t n,
+                                                              float scale, float lo, float hi,
+                                                              float* dst) {
+  const __m512 vs = _mm512_set1_ps(scale), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  for (int64_t i = 0; i < n; i += 16) {
+    const int64_t left = n - i;
+    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+    __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, src + i), vs);
+    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);  // NaN -> 0
+    v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+    v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_add_ps(v, _mm512_setzero_ps());  // -0 -> +0, as the integer path gives
+    _mm512_mask_storeu_ps(dst + i, m, _mm512_mul_ps(v, vs));
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
+void fake_quant_rhe(const float* src, int64_t n, float scale, float lo, float hi, float* dst) {
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return fake_quant_rhe_avx512(src, n, scale, lo, hi, dst);
+#endif
+  fake_quant_rhe_scalar(src, n, scale, lo, hi, dst);
+}
+
+}  // namespace
 
 Result<Tensor> fake_quantize(const Tensor& x_in, const QuantParams& p, RoundingMode mode,
                              bool reciprocal) {
@@ -41,24 +95,14 @@ Result<Tensor> fake_quantize(const Tensor& x_in, const QuantParams& p, RoundingM
   const int32_t qmax = p.qmax();
   const int64_t n = x.numel();
   if (mode == RoundingMode::kHalfToEven && p.bits <= 16 && !reciprocal) {
-    // The same numbers as fake_quant(), in a form the compiler vectorizes: for q in range,
-    // dequantize(quantize(x)) = f32(rhe(clamp(x / s, qmin - zp, qmax - zp))) * s, and for
-    // |v| <= 2^16 rhe(v) = (v + 1.5 * 2^23) - 1.5 * 2^23 exactly in float32 (round to nearest
-    // even, the default and only floating-point environment qdiff runs in). NaN -> 0.
-    // fake_quant_test checks it against fake_quant() on ties, clamps and random values.
-    constexpr float kMagic = 12582912.0f;
+    // The same numbers as fake_quant(): for q in range, dequantize(quantize(x)) =
+    // f32(rhe(clamp(x / s, qmin - zp, qmax - zp))) * s. NaN -> 0. fake_quant_test checks it
+    // against fake_quant() on ties, clamps and random values.
     for (int64_t start = 0; start < n; start += inner) {
       const size_t c = static_cast<size_t>((start / inner) % channels);
-      const float scale = p.scales[c];
-      const float lo = static_cast<float>(qmin - p.zero_points[c]);
-      const float hi = static_cast<float>(qmax - p.zero_points[c]);
-      const int64_t end = std::min(n, start + inner);
-      for (int64_t i = start; i < end; ++i) {
-        float v = src[i] / scale;
-        v = v != v ? 0.0f : v;
-        v = v < lo ? lo : (v > hi ? hi : v);
-        dst[i] = ((v + kMagic) - kMagic) * scale;
-      }
+      fake_quant_rhe(src + start, std::min(n, start + inner) - start, p.scales[c],
+                     static_cast<float>(qmin - p.zero_points[c]),
+                     static_cast<float>(qmax - p.zero_points[c]), dst + start);
     }
     return out;
   }

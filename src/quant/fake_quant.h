@@ -43,6 +43,10 @@ class FakeQuantWorld {
 
   const ir::Graph& graph() const { return graph_; }
   runtime::ValueTransform* transform() { return &transform_; }
+  // The plan of the activation (or graph input) `id` the transform fake-quantizes, else nullptr.
+  const TensorPlan* activation_plan(ir::ValueId id) const {
+    return transform_.applies(id) ? transform_.entries[id] : nullptr;
+  }
 
  private:
   class Transform : public runtime::ValueTransform {

@@ -171,7 +171,10 @@ Status Interpreter::check_input(size_t index, const Tensor& t) const {
 }
 
 Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Observer* observer,
-                                             ValueTransform* transform) {
+                                             ValueTransform* transform, const Resume* resume) {
+  QDIFF_ASSERT(!resume || (resume->given && resume->given->size() == graph_.num_values() &&
+                           resume->rerun && resume->rerun->size() == graph_.num_nodes()),
+               "Resume does not fit the graph");
   if (inputs.size() != graph_.inputs.size())
     return invalid_argument("the model has " + std::to_string(graph_.inputs.size()) +
                             " inputs, got " + std::to_string(inputs.size()));
@@ -219,10 +222,33 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     }
     return Status::ok_status();
   };
+  // Releases the inputs node i reads last.
+  auto release_inputs = [&](const ir::Node& node, size_t i) {
+    for (ir::ValueId in : node.inputs)
+      if (in != ir::kNoValue && last_use_[in] == static_cast<int64_t>(i) && !is_output_[in] &&
+          !graph_.value(in).initializer)
+        values[in] = Tensor();
+  };
   using Clock = std::chrono::steady_clock;
   for (size_t i = 0; i < graph_.num_nodes(); ++i) {
     const ir::Node& node = graph_.node(static_cast<ir::NodeId>(i));
     const Clock::time_point t0 = options_.time_nodes ? Clock::now() : Clock::time_point();
+    if (resume && !(*resume->rerun)[i]) {  // its outputs as the earlier run handed them out
+      for (ir::ValueId id : node.outputs) {
+        if (id == ir::kNoValue) continue;
+        values[id] = (*resume->given)[id];
+        if ((last_use_[id] >= 0 || is_output_[id]) && !values[id].defined())
+          return Status(ErrorCode::kInternal, node.describe() + ": a partial run lacks output '" +
+                                                  graph_.value(id).name +
+                                                  "' of a node it does not rerun");
+        if (observer && observer->wants(id) && values[id].defined())
+          QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id].to_plain()));
+      }
+      QDIFF_ASSERT(!done_by_fusion[i], "a partial run skips an activation fused into a rerun");
+      release_inputs(node, i);
+      kernel_names_[i] = "resumed";
+      continue;
+    }
     if (done_by_fusion[i]) {  // the fused Conv computed this node's output
       QDIFF_RETURN_IF_ERROR(hand_out(node.outputs[0]));
       kernel_names_[i] = "fused";
@@ -288,10 +314,7 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
       if (id == out0 && fused_ran) continue;  // handed out when its own node's turn comes
       QDIFF_RETURN_IF_ERROR(hand_out(id));
     }
-    for (ir::ValueId in : node.inputs)
-      if (in != ir::kNoValue && last_use_[in] == static_cast<int64_t>(i) && !is_output_[in] &&
-          !graph_.value(in).initializer)
-        values[in] = Tensor();
+    release_inputs(node, i);
     if (options_.time_nodes)
       node_times_ms_[i] = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   }

@@ -35,6 +35,16 @@ struct RunOptions {
   bool time_nodes = false;
 };
 
+// A partial run (incremental recomputation): the values an earlier run of the same graph handed
+// out (after its transform; per value, undefined where unknown), and the nodes to run again.
+// A node not rerun hands out its outputs from `given` without running or transforming them;
+// `given` must hold every output of such a node that a rerun node or a graph output reads.
+// Graph inputs are always handed out afresh.
+struct Resume {
+  const std::vector<Tensor>* given = nullptr;  // per value
+  const std::vector<bool>* rerun = nullptr;    // per node
+};
+
 class Interpreter {
  public:
   // Fails (listing every one) when the graph holds ops qdiff does not support.
@@ -44,7 +54,8 @@ class Interpreter {
   // declared dtypes and shapes. Returns the graph outputs in order. `transform`, when given,
   // replaces the values it applies to as they are produced (graph inputs included).
   Result<std::vector<Tensor>> run(std::span<const Tensor> inputs, Observer* observer = nullptr,
-                                  ValueTransform* transform = nullptr);
+                                  ValueTransform* transform = nullptr,
+                                  const Resume* resume = nullptr);
 
   const ir::Graph& graph() const { return graph_; }
   // Per node: the kernel that ran last ("dnnl:conv", "ref:Conv"), empty before the first run.

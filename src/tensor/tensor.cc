@@ -141,22 +141,41 @@ std::shared_ptr<std::byte[]> allocate(size_t nbytes, bool zero) {
   });
 }
 
-// dst[n][i][j] = src[n][j][i] for n < outer, i < rows, j < cols (elements of `size` bytes):
-// plain NCHW <-> NHWC is this with (rows, cols) = (C, HW) or (HW, C).
-void transpose_batches(const std::byte* src, std::byte* dst, int64_t outer, int64_t rows,
-                       int64_t cols, size_t size) {
+// dst[n][i][j] = src[n][j][i] for n < outer, i < rows, j < cols (elements of type T): plain
+// NCHW <-> NHWC is this with (rows, cols) = (C, HW) or (HW, C). Tiled for the caches.
+template <typename T>
+void transpose_batches_of(const T* src, T* dst, int64_t outer, int64_t rows, int64_t cols) {
   constexpr int64_t kTile = 32;
   for (int64_t n = 0; n < outer; ++n) {
-    const std::byte* s = src + static_cast<size_t>(n * rows * cols) * size;
-    std::byte* d = dst + static_cast<size_t>(n * rows * cols) * size;
+    const T* s = src + n * rows * cols;
+    T* d = dst + n * rows * cols;
     for (int64_t j0 = 0; j0 < cols; j0 += kTile)
       for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
         const int64_t j1 = std::min(cols, j0 + kTile), i1 = std::min(rows, i0 + kTile);
         for (int64_t j = j0; j < j1; ++j)
-          for (int64_t i = i0; i < i1; ++i)
-            std::memcpy(d + static_cast<size_t>(i * cols + j) * size,
-                        s + static_cast<size_t>(j * rows + i) * size, size);
+          for (int64_t i = i0; i < i1; ++i) d[i * cols + j] = s[j * rows + i];
       }
+  }
+}
+
+void transpose_batches(const std::byte* src, std::byte* dst, int64_t outer, int64_t rows,
+                       int64_t cols, size_t size) {
+  // Element types by size only: a transpose moves bytes, never interprets them.
+  switch (size) {
+    case 1:
+      return transpose_batches_of(reinterpret_cast<const uint8_t*>(src),
+                                  reinterpret_cast<uint8_t*>(dst), outer, rows, cols);
+    case 2:
+      return transpose_batches_of(reinterpret_cast<const uint16_t*>(src),
+                                  reinterpret_cast<uint16_t*>(dst), outer, rows, cols);
+    case 4:
+      return transpose_batches_of(reinterpret_cast<const uint32_t*>(src),
+                                  reinterpret_cast<uint32_t*>(dst), outer, rows, cols);
+    case 8:
+      return transpose_batches_of(reinterpret_cast<const uint64_t*>(src),
+                                  reinterpret_cast<uint64_t*>(dst), outer, rows, cols);
+    default:
+      QDIFF_ASSERT(false, "transpose of an element size qdiff has no type of");
   }
 }
 
@@ -263,6 +282,31 @@ Tensor Tensor::cast(DType to) const {
   const size_t out_size = dtype_size(to);
   const std::byte* src = raw();
   std::byte* dst = out.raw_mutable();
+  // Integers of up to 16 bits widened to int32 (exact either way, without the double detour).
+  if (to == DType::kInt32) {
+    auto widen = [&](auto tag) {
+      using T = decltype(tag);
+      const T* s = reinterpret_cast<const T*>(src);
+      int32_t* d = reinterpret_cast<int32_t*>(dst);
+      for (int64_t i = 0; i < numel_; ++i) d[i] = s[i];
+    };
+    switch (dtype_) {
+      case DType::kInt8:
+        widen(int8_t{});
+        return out;
+      case DType::kUInt8:
+        widen(uint8_t{});
+        return out;
+      case DType::kInt16:
+        widen(int16_t{});
+        return out;
+      case DType::kUInt16:
+        widen(uint16_t{});
+        return out;
+      default:
+        break;
+    }
+  }
   if (is_64bit_int(dtype_) && !dtype_is_float(to)) {
     // Integer to integer: exact modular conversion, no detour through double.
     for (int64_t i = 0; i < numel_; ++i) {
