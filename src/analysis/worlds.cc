@@ -11,6 +11,10 @@
 #include "runtime/interpreter.h"
 #include "runtime/model_info.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace qdiff::analysis {
 
 std::string_view world_pair_name(WorldPair p) {
@@ -63,6 +67,47 @@ class Store : public runtime::Observer {
   const std::vector<bool>& selected_;
   std::vector<Tensor>& slots_;
 };
+
+// lo = min(lo, finite x), hi = max(hi, finite x) (min and max are exact in any order).
+void finite_range_scalar(const float* x, size_t n, float& lo, float& hi) {
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(x[i])) continue;
+    lo = std::min(lo, x[i]);
+    hi = std::max(hi, x[i]);
+  }
+}
+
+#if defined(__x86_64__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// 16 at a time: x - x is 0 exactly when x is finite; the others leave the lanes as they were.
+__attribute__((target("avx512f"))) void finite_range_avx512(const float* x, size_t n, float& lo,
+                                                            float& hi) {
+  __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  const __m512 zero = _mm512_setzero_ps();
+  for (size_t i = 0; i < n; i += 16) {
+    const size_t left = n - i;
+    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __mmask16 f = m & _mm512_cmp_ps_mask(_mm512_sub_ps(v, v), zero, _CMP_EQ_OQ);
+    vlo = _mm512_mask_min_ps(vlo, f, vlo, v);
+    vhi = _mm512_mask_max_ps(vhi, f, vhi, v);
+  }
+  float a[16], b[16];
+  _mm512_storeu_ps(a, vlo);
+  _mm512_storeu_ps(b, vhi);
+  for (int k = 0; k < 16; ++k) lo = std::min(lo, a[k]), hi = std::max(hi, b[k]);
+}
+#pragma GCC diagnostic pop
+#endif
+
+void finite_range(const float* x, size_t n, float& lo, float& hi) {
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return finite_range_avx512(x, n, lo, hi);
+#endif
+  finite_range_scalar(x, n, lo, hi);
+}
 
 }  // namespace
 
@@ -186,10 +231,13 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
                             ": the integer world produced it for some samples only");
 
   std::span<const float> fv = f.values<float>();
-  for (float v : fv) {
-    if (!std::isfinite(v)) continue;
-    e.lo = std::min(e.lo, static_cast<double>(v));
-    e.hi = std::max(e.hi, static_cast<double>(v));
+  {
+    float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+    finite_range(fv.data(), fv.size(), lo, hi);
+    if (lo <= hi) {
+      e.lo = std::min(e.lo, static_cast<double>(lo));
+      e.hi = std::max(e.hi, static_cast<double>(hi));
+    }
   }
   const SampleView float_side{fv, {}};
   SampleView fq_side{fq_value.values<float>(), {}};

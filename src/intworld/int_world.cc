@@ -10,6 +10,10 @@
 #include <set>
 #include <unordered_map>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "intkernels/common.h"
 #include "intkernels/elementwise.h"
 #include "intkernels/fast_conv.h"
@@ -158,10 +162,45 @@ std::optional<int> dpu_position(const QuantParams& p) {
 
 }  // namespace
 
+namespace {
+
+// d[i] = f32(v[i] - zp) * scale for integers of up to 16 bits (v[i] - zp is exact in int32).
+void dequantize_block_scalar(const int32_t* v, int64_t n, int32_t zp, float scale, float* d) {
+  for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(v[i] - zp) * scale;
+}
+
+#if defined(__x86_64__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The same, 16 at a time (vcvtdq2ps rounds to nearest even, as the conversion does).
+__attribute__((target("avx512f"))) void dequantize_block_avx512(const int32_t* v, int64_t n,
+                                                                int32_t zp, float scale, float* d) {
+  const __m512i vz = _mm512_set1_epi32(zp);
+  const __m512 vs = _mm512_set1_ps(scale);
+  for (int64_t i = 0; i < n; i += 16) {
+    const int64_t left = n - i;
+    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
+    const __m512i q = _mm512_sub_epi32(_mm512_maskz_loadu_epi32(m, v + i), vz);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_mul_ps(_mm512_cvtepi32_ps(q), vs));
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
+void dequantize_block(const int32_t* v, int64_t n, int32_t zp, float scale, float* d) {
+#if defined(__x86_64__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) return dequantize_block_avx512(v, n, zp, scale, d);
+#endif
+  dequantize_block_scalar(v, n, zp, scale, d);
+}
+
+}  // namespace
+
 Result<Tensor> dequantize_tensor(const Tensor& q_in, const QuantParams& p) {
   const Tensor q = q_in.to_plain();
   QDIFF_ASSIGN_OR_RETURN(ChannelMap cm, channel_map(p, q.shape()));
-  Tensor out = Tensor::zeros(DType::kFloat32, q.shape());
+  QDIFF_ASSIGN_OR_RETURN(Tensor out, Tensor::create_for_overwrite(DType::kFloat32, q.shape()));
   float* d = out.mutable_data<float>();
   const DType t = q.dtype();
   if (t == DType::kInt8 || t == DType::kUInt8 || t == DType::kInt16 || t == DType::kUInt16) {
@@ -169,12 +208,11 @@ Result<Tensor> dequantize_tensor(const Tensor& q_in, const QuantParams& p) {
     // integers is exact in int32 and converts to the same float as in int64.
     const Tensor q32 = q.cast(DType::kInt32);
     const int32_t* v = q32.data<int32_t>();
-    for (int64_t start = 0; start < q.numel(); start += cm.inner) {
+    const int64_t block = p.per_channel() ? cm.inner : q.numel();
+    for (int64_t start = 0; start < q.numel(); start += block) {
       const auto c = static_cast<size_t>(cm(start));
-      const float scale = p.scales[c];
-      const int32_t zp = p.zero_points[c];
-      const int64_t end = std::min(q.numel(), start + cm.inner);
-      for (int64_t i = start; i < end; ++i) d[i] = static_cast<float>(v[i] - zp) * scale;
+      dequantize_block(v + start, std::min(q.numel(), start + block) - start, p.zero_points[c],
+                       p.scales[c], d + start);
     }
     return out;
   }
