@@ -114,6 +114,47 @@ __attribute__((target("avx512f"))) size_t lanes_avx512(const float* x, const flo
 #pragma GCC diagnostic pop
 #endif
 
+// Over y[0, n): finite elements, and those of them at or beyond [lo, hi] (compared as doubles).
+void saturation_scalar(const float* y, size_t n, double lo, double hi, int64_t& finite,
+                       int64_t& sat) {
+  for (size_t i = 0; i < n; ++i) {
+    const double v = y[i];
+    if (!std::isfinite(v)) continue;
+    ++finite;
+    sat += v <= lo || v >= hi;
+  }
+}
+
+#if defined(__x86_64__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f,avx512vl"))) void saturation_avx512(const float* y, size_t n,
+                                                                   double lo, double hi,
+                                                                   int64_t& finite, int64_t& sat) {
+  const __m512d vlo = _mm512_set1_pd(lo), vhi = _mm512_set1_pd(hi), zero = _mm512_setzero_pd();
+  for (size_t i = 0; i < n; i += 8) {
+    const size_t left = n - i;
+    const __mmask8 m = left >= 8 ? __mmask8(0xFF) : __mmask8((1u << left) - 1);
+    const __m512d v = _mm512_cvtps_pd(_mm256_maskz_loadu_ps(m, y + i));
+    const __mmask8 f = m & _mm512_cmp_pd_mask(_mm512_sub_pd(v, v), zero, _CMP_EQ_OQ);
+    const __mmask8 s =
+        f & (_mm512_cmp_pd_mask(v, vlo, _CMP_LE_OQ) | _mm512_cmp_pd_mask(v, vhi, _CMP_GE_OQ));
+    finite += __builtin_popcount(f);
+    sat += __builtin_popcount(s);
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
+void saturation(const float* y, size_t n, double lo, double hi, int64_t& finite, int64_t& sat) {
+#if defined(__x86_64__)
+  static const bool avx512 =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  if (avx512) return saturation_avx512(y, n, lo, hi, finite, sat);
+#endif
+  saturation_scalar(y, n, lo, hi, finite, sat);
+}
+
 size_t lanes(const float* x, const float* y, size_t i, size_t n, Lanes& l) {
 #if defined(__x86_64__)
   static const bool avx512 = __builtin_cpu_supports("avx512f");
@@ -252,19 +293,12 @@ MetricsAccumulator::SampleSums MetricsAccumulator::add(SampleView ref, SampleVie
       test_finite_ += numel_;
     } else {
       // Within half a step of the range's ends (the bounds per channel, set at create()), one
-      // channel's block at a time; v - v is 0 exactly when v is finite.
+      // channel's block at a time.
       const size_t inner = grid_channels_ == 1 ? n : static_cast<size_t>(grid_inner_);
       int64_t finite = 0, sat = 0;
       for (size_t start = 0, c = 0; start < n; start += inner) {
-        const double lo = sat_lo_[c], hi = sat_hi_[c];
-        const size_t end = std::min(n, start + inner);
-#pragma omp simd reduction(+ : finite, sat)
-        for (size_t i = start; i < end; ++i) {
-          const double v = y[i];
-          const bool f = v - v == 0.0;
-          finite += f;
-          sat += f & ((v <= lo) | (v >= hi));
-        }
+        saturation(y + start, std::min(n, start + inner) - start, sat_lo_[c], sat_hi_[c], finite,
+                   sat);
         if (++c == static_cast<size_t>(grid_channels_)) c = 0;
       }
       test_finite_ += finite;

@@ -24,6 +24,7 @@ struct Recorder : runtime::Observer {
   std::vector<Tensor> values;
   int64_t bytes = 0, limit = 0;
   bool wants(ir::ValueId) const override { return bytes <= limit; }
+  bool any_layout() const override { return true; }  // kept as handed out (a rerun reads them)
   Status observe(ir::ValueId id, const Tensor& value) override {
     values[id] = value;
     bytes += value.nbytes();

@@ -58,8 +58,9 @@ class Store : public runtime::Observer {
   Store(const std::vector<bool>& selected, std::vector<Tensor>& slots)
       : selected_(selected), slots_(slots) {}
   bool wants(ir::ValueId id) const override { return id < selected_.size() && selected_[id]; }
+  bool any_layout() const override { return true; }  // compare() picks the element order
   Status observe(ir::ValueId id, const Tensor& value) override {
-    if (wants(id)) slots_[id] = value.to_plain();
+    if (wants(id)) slots_[id] = value;
     return Status();
   }
 
@@ -176,9 +177,10 @@ class FqComparer : public runtime::Observer {
   bool wants(ir::ValueId id) const override {
     return id < impl_.selected.size() && impl_.selected[id];
   }
+  bool any_layout() const override { return true; }  // compare() picks the element order
   Status observe(ir::ValueId id, const Tensor& value) override {
     if (!wants(id)) return Status();
-    return impl_.compare(id, value.to_plain());
+    return impl_.compare(id, value);
   }
 
  private:
@@ -187,18 +189,30 @@ class FqComparer : public runtime::Observer {
 
 }  // namespace
 
-Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
+Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_any) {
   Entry& e = entries[static_cast<size_t>(entry_of[id])];
   const std::string& name = graph.value(id).name;
-  const Tensor& f = float_vals[id];
-  if (f.defined() && f.dtype() != DType::kFloat32) return Status();  // not a float tensor
-  QDIFF_ASSERT(f.defined(), "the float world did not produce a compared tensor");
-  QDIFF_ASSERT(fq_value.dtype() == DType::kFloat32 && fq_value.shape() == f.shape(),
+  const Tensor& f_any = float_vals[id];
+  if (f_any.defined() && f_any.dtype() != DType::kFloat32) return Status();  // not a float tensor
+  QDIFF_ASSERT(f_any.defined(), "the float world did not produce a compared tensor");
+  QDIFF_ASSERT(fq_any.dtype() == DType::kFloat32 && fq_any.shape() == f_any.shape(),
                "the fake-quant world changed a tensor's type or shape");
-  const Tensor& it = int_vals[id];
   const quant::TensorPlan* iq = int_world ? int_world->quantized(id) : nullptr;
+  // The element order: where the float and fake-quant worlds both hold the tensor channels-last
+  // and no metric depends on the order (per-tensor grids, no top-1, no device rows), their
+  // storage as it is (the integer world's converted to it); else plain. Either way the sums
+  // follow one fixed order per tensor.
+  const Layout layout = fq_any.layout();
+  const bool physical = layout != Layout::kPlain && f_any.layout() == layout && !e.top1 &&
+                        (!e.plan || !e.plan->params.per_channel()) &&
+                        (!iq || !iq->params.per_channel()) && device_vals.empty();
+  auto in_order = [&](const Tensor& t) {
+    return physical ? t.to_layout(layout).physical() : t.to_plain();
+  };
+  const Tensor f = in_order(f_any), fq_value = in_order(fq_any);
+  const Tensor it = int_vals[id].defined() ? in_order(int_vals[id]) : Tensor();
   if (!e.created) {
-    e.shape = f.shape();
+    e.shape = f_any.shape();
     std::optional<QuantGrid> grid;
     if (e.plan) grid = grid_of(e.plan->params);
     for (int p = 0; p < kPairs; ++p) {
@@ -221,8 +235,8 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
       e.acc[p].emplace(std::move(a));
     }
     e.created = true;
-  } else if (f.shape() != e.shape) {
-    return invalid_argument("tensor " + name + ": shape " + shape_to_string(f.shape()) +
+  } else if (f_any.shape() != e.shape) {
+    return invalid_argument("tensor " + name + ": shape " + shape_to_string(f_any.shape()) +
                             " differs from " + shape_to_string(e.shape) + " of earlier samples");
   }
   const bool has_int = e.acc[static_cast<int>(WorldPair::kArithmetic)].has_value();
@@ -263,13 +277,13 @@ Status WorldRunner::Impl::compare(ir::ValueId id, const Tensor& fq_value) {
   }
 
   // The integer side as floats (and integers when it holds them).
-  Tensor int_float;
-  std::vector<int32_t> int_q;
+  Tensor int_float, q32;
+  std::span<const int32_t> int_q;
   if (iq) {
     QDIFF_ASSERT(dtype_is_integer(it.dtype()), "a quantized tensor not held as integers");
     QDIFF_ASSIGN_OR_RETURN(int_float, intworld::dequantize_tensor(it, iq->params));
-    const Tensor q32 = it.cast(DType::kInt32);
-    int_q.assign(q32.data<int32_t>(), q32.data<int32_t>() + q32.numel());
+    q32 = it.cast(DType::kInt32);
+    int_q = q32.values<int32_t>();
   } else {
     QDIFF_ASSERT(it.dtype() == DType::kFloat32, "a float tensor of the integer world not float32");
     int_float = it;

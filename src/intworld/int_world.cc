@@ -1344,7 +1344,8 @@ Result<std::vector<Tensor>> IntWorld::run(std::span<const Tensor> inputs,
   kernels::fast::dnnl_detail::ThreadScope threads(w.options.threads);
   std::vector<Tensor> values(g.num_values());
   auto hand_out = [&](ir::ValueId id) -> Status {
-    if (observer && observer->wants(id)) return observer->observe(id, values[id].to_plain());
+    if (observer && observer->wants(id))
+      return observer->observe(id, observer->any_layout() ? values[id] : values[id].to_plain());
     return Status::ok_status();
   };
   for (ir::ValueId id = 0; id < g.num_values(); ++id)

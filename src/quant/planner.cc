@@ -606,25 +606,36 @@ Result<QuantPlan> make_plan(const ir::Graph& graph, const PlanStructure& structu
         break;
       }
       case TensorKind::kWeight: {
-        const Tensor w = *runtime::constant_value(graph, pt.value);
-        const std::vector<float> data = w.to_f32_vector();
+        const Tensor w = runtime::constant_value(graph, pt.value)->to_plain().cast(DType::kFloat32);
+        const std::span<const float> data = w.values<float>();
         const bool per_channel =
             scheme.per_channel_weights && !(pt.depthwise && scheme.per_tensor_depthwise);
         const int64_t channels = per_channel ? w.dim(pt.axis) : 1;
-        int64_t inner = 1;
+        int64_t inner = per_channel ? 1 : std::max<int64_t>(w.numel(), 1);
         if (per_channel)
           for (int64_t d = pt.axis + 1; d < w.rank(); ++d) inner *= w.dim(d);
         std::vector<float> lo(static_cast<size_t>(channels), 0.0f);
         std::vector<float> hi(static_cast<size_t>(channels), 0.0f);
-        for (size_t i = 0; i < data.size(); ++i) {
-          const float x = data[i];
-          if (!std::isfinite(x))
-            return invalid_argument("weight '" + v.name + "' holds a NaN or Inf at element " +
-                                    std::to_string(i));
-          const size_t c =
-              per_channel ? static_cast<size_t>((static_cast<int64_t>(i) / inner) % channels) : 0;
-          lo[c] = std::min(lo[c], x);
-          hi[c] = std::max(hi[c], x);
+        // One channel's block of `inner` elements at a time.
+        for (size_t start = 0, block = 0; start < data.size();
+             start += static_cast<size_t>(inner), ++block) {
+          const size_t c = block % static_cast<size_t>(channels);
+          const size_t end = std::min(data.size(), start + static_cast<size_t>(inner));
+          float l = lo[c], h = hi[c];
+          bool finite = true;
+          for (size_t i = start; i < end; ++i) {
+            finite = finite && std::isfinite(data[i]);
+            l = std::min(l, data[i]);
+            h = std::max(h, data[i]);
+          }
+          if (!finite) {
+            for (size_t i = start; i < end; ++i)
+              if (!std::isfinite(data[i]))
+                return invalid_argument("weight '" + v.name + "' holds a NaN or Inf at element " +
+                                        std::to_string(i));
+          }
+          lo[c] = l;
+          hi[c] = h;
         }
         t.params.axis = per_channel ? pt.axis : -1;
         if (pow2) {

@@ -190,7 +190,8 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
     if (transform && transform->applies(id)) {
       QDIFF_ASSIGN_OR_RETURN(v, transform->apply(id, transform->any_layout() ? v : v.to_plain()));
     }
-    if (observer && observer->wants(id)) QDIFF_RETURN_IF_ERROR(observer->observe(id, v.to_plain()));
+    if (observer && observer->wants(id))
+      QDIFF_RETURN_IF_ERROR(observer->observe(id, observer->any_layout() ? v : v.to_plain()));
     if (last_use_[id] < 0 && !is_output_[id]) v = Tensor();  // nobody reads it
     return Status::ok_status();
   };
@@ -242,7 +243,8 @@ Result<std::vector<Tensor>> Interpreter::run(std::span<const Tensor> inputs, Obs
                                                   graph_.value(id).name +
                                                   "' of a node it does not rerun");
         if (observer && observer->wants(id) && values[id].defined())
-          QDIFF_RETURN_IF_ERROR(observer->observe(id, values[id].to_plain()));
+          QDIFF_RETURN_IF_ERROR(
+              observer->observe(id, observer->any_layout() ? values[id] : values[id].to_plain()));
       }
       QDIFF_ASSERT(!done_by_fusion[i], "a partial run skips an activation fused into a rerun");
       release_inputs(node, i);

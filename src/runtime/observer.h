@@ -18,6 +18,8 @@ class Observer {
  public:
   virtual ~Observer() = default;
   virtual bool wants(ir::ValueId /*id*/) const { return true; }
+  // Whether observe() takes tensors in any layout (else they are plain, converted if need be).
+  virtual bool any_layout() const { return false; }
   // Called once per produced value per run (graph inputs included), in execution order. The
   // tensor's storage is immutable and shared: an observer may keep it. A non-OK status stops
   // the run and is returned by it.
