@@ -73,6 +73,11 @@ Result<Shape> broadcast_shapes(const Shape& a, const Shape& b) {
 }
 
 std::vector<int64_t> broadcast_index_map(const Shape& in, const Shape& out) {
+  if (in == out) {  // the identity
+    std::vector<int64_t> map(static_cast<size_t>(shape_numel(out).value_or(0)));
+    for (size_t i = 0; i < map.size(); ++i) map[i] = static_cast<int64_t>(i);
+    return map;
+  }
   const size_t rank = out.size();
   std::vector<int64_t> in_strides(rank, 0);
   int64_t stride = 1;

@@ -334,13 +334,19 @@ Tensor Tensor::cast(DType to) const {
   const size_t out_size = dtype_size(to);
   const std::byte* src = raw();
   std::byte* dst = out.raw_mutable();
-  // Integers of up to 16 bits widened to int32 (exact either way, without the double detour).
-  if (to == DType::kInt32) {
+  // Integers of up to 16 bits widened to int32 or int64 (exact either way, without the double
+  // detour).
+  if (to == DType::kInt32 || to == DType::kInt64) {
     auto widen = [&](auto tag) {
       using T = decltype(tag);
       const T* s = reinterpret_cast<const T*>(src);
-      int32_t* d = reinterpret_cast<int32_t*>(dst);
-      for (int64_t i = 0; i < numel_; ++i) d[i] = s[i];
+      if (to == DType::kInt32) {
+        int32_t* d = reinterpret_cast<int32_t*>(dst);
+        for (int64_t i = 0; i < numel_; ++i) d[i] = s[i];
+      } else {
+        int64_t* d = reinterpret_cast<int64_t*>(dst);
+        for (int64_t i = 0; i < numel_; ++i) d[i] = s[i];
+      }
     };
     switch (dtype_) {
       case DType::kInt8:
