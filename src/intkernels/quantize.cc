@@ -2,6 +2,8 @@
 
 #include <type_traits>
 
+#include "numerics/rounding.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -10,19 +12,12 @@ namespace qdiff::intkernels {
 
 namespace {
 
-// The scalar form: rhe(clamp(x / s, qmin - zp, qmax - zp)) + zp, with rhe(v) = (v + 1.5 * 2^23)
-// - 1.5 * 2^23 exact in float32 for |v| <= 2^16 (round to nearest even is the only
-// floating-point environment qdiff runs in).
+// The scalar form: rhe(clamp(x / s, qmin - zp, qmax - zp)) + zp (rhe_clamped_quotient).
 template <typename T>
 void quantize_scalar(const float* src, int64_t n, float scale, int32_t zp, float lo, float hi,
                      T* dst) {
-  constexpr float kMagic = 12582912.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    float v = src[i] / scale;
-    v = v != v ? 0.0f : v;
-    v = v < lo ? lo : (v > hi ? hi : v);
-    dst[i] = static_cast<T>(static_cast<int32_t>((v + kMagic) - kMagic) + zp);
-  }
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = static_cast<T>(static_cast<int32_t>(rhe_clamped_quotient(src[i], scale, lo, hi)) + zp);
 }
 
 #if defined(__x86_64__)

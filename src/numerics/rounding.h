@@ -144,6 +144,19 @@ inline float round_float(float x, RoundingMode mode) {
   return numerics_detail::round_float_impl(x, mode);
 }
 
+// The quantization step of QuantizeLinear with round half to even, as a float: rhe(clamp(x / s,
+// lo, hi)) with lo = qmin - zp and hi = qmax - zp, NaN -> 0. For |v| <= 2^16 rhe(v) = (v + 1.5 *
+// 2^23) - 1.5 * 2^23 exactly in float32 (round to nearest even is the only floating-point
+// environment qdiff runs in), so this is branch-free and vectorizes; the quantized integer is
+// the result + zp, the fake-quantized value the result * s. Requires |lo|, |hi| <= 2^16.
+inline float rhe_clamped_quotient(float x, float scale, float lo, float hi) {
+  constexpr float kMagic = 12582912.0f;
+  float v = x / scale;
+  v = v != v ? 0.0f : v;
+  v = v < lo ? lo : (v > hi ? hi : v);
+  return (v + kMagic) - kMagic;
+}
+
 // round(x / 2^exponent) with `mode`, exponent in [0, 31]; defined for every int32 x (INT32_MIN
 // included) and never overflows. With kHalfAwayFromZero this is gemmlowp's RoundingDivideByPOT
 // (numerics.md P2, TFLite reference, CMSIS-NN arm_nn_divide_by_power_of_two); with kHalfUp it is

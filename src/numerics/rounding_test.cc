@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cfenv>
 #include <cmath>
 #include <cstdint>
@@ -292,6 +294,32 @@ TEST(RoundingShiftRight, Int64EdgesAndRandomAgainstIntegerOracle) {
   EXPECT_EQ(rounding_shift_right(INT64_MIN, 63, RM::kFloor), -1);
   EXPECT_EQ(rounding_shift_right(INT64_MAX, 63, RM::kHalfUp), 1);
   EXPECT_EQ(rounding_shift_right(INT64_MIN, 0, RM::kHalfUp), INT64_MIN);
+}
+
+}  // namespace
+}  // namespace qdiff
+
+namespace qdiff {
+namespace {
+
+TEST(Rounding, RheClampedQuotientIsRoundHalfEvenOfTheClampedQuotient) {
+  // Every quotient from -2^16 - 3 to 2^16 + 3 in steps of a quarter (ties included) against
+  // round_float, clamped to [-128, 127] and to the widest range; NaN gives 0.
+  for (float lo : {-128.0f, -65536.0f}) {
+    const float hi = lo == -128.0f ? 127.0f : 65535.0f;
+    for (int k = -4 * 65539; k <= 4 * 65539; ++k) {
+      const float x = 0.25f * static_cast<float>(k);
+      const float want =
+          round_float(std::min(std::max(x, lo), hi), RoundingMode::kHalfToEven) + 0.0f;
+      ASSERT_EQ(std::bit_cast<uint32_t>(rhe_clamped_quotient(x, 1.0f, lo, hi)),
+                std::bit_cast<uint32_t>(want))
+          << x;
+    }
+  }
+  EXPECT_EQ(rhe_clamped_quotient(NAN, 0.5f, -128, 127), 0.0f);
+  EXPECT_EQ(rhe_clamped_quotient(INFINITY, 0.5f, -128, 127), 127.0f);
+  EXPECT_EQ(rhe_clamped_quotient(3.0f, 2.0f, -128, 127), 2.0f);  // 1.5 -> 2
+  EXPECT_EQ(rhe_clamped_quotient(5.0f, 2.0f, -128, 127), 2.0f);  // 2.5 -> 2
 }
 
 }  // namespace

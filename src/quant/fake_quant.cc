@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "numerics/rounding.h"
 #include "runtime/model_info.h"
 
 #if defined(__x86_64__)
@@ -14,18 +15,11 @@ namespace qdiff::quant {
 
 namespace {
 
-// dst[i] = rhe(clamp(src[i] / scale, lo, hi)) * scale, NaN -> 0 (fake_quantize's rhe path; see
-// there why this is fake_quant()). For |v| <= 2^16, rhe(v) = (v + 1.5 * 2^23) - 1.5 * 2^23
-// exactly in float32 (round to nearest even, the only floating-point environment qdiff runs in).
+// dst[i] = rhe(clamp(src[i] / scale, lo, hi)) * scale, NaN -> 0 (fake_quantize's rhe path;
+// rhe_clamped_quotient).
 void fake_quant_rhe_scalar(const float* src, int64_t n, float scale, float lo, float hi,
                            float* dst) {
-  constexpr float kMagic = 12582912.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    float v = src[i] / scale;
-    v = v != v ? 0.0f : v;
-    v = v < lo ? lo : (v > hi ? hi : v);
-    dst[i] = ((v + kMagic) - kMagic) * scale;
-  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = rhe_clamped_quotient(src[i], scale, lo, hi) * scale;
 }
 
 #if defined(__x86_64__)

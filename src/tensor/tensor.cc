@@ -213,19 +213,20 @@ void transpose_batches(const std::byte* src, std::byte* dst, int64_t outer, int6
                                         reinterpret_cast<uint32_t*>(dst), outer, rows, cols);
 #endif
   // Element types by size only: a transpose moves bytes, never interprets them.
+  auto as = [&](auto tag) {
+    using T = decltype(tag);
+    transpose_batches_of(reinterpret_cast<const T*>(src), reinterpret_cast<T*>(dst), outer, rows,
+                         cols);
+  };
   switch (size) {
     case 1:
-      return transpose_batches_of(reinterpret_cast<const uint8_t*>(src),
-                                  reinterpret_cast<uint8_t*>(dst), outer, rows, cols);
+      return as(uint8_t{});
     case 2:
-      return transpose_batches_of(reinterpret_cast<const uint16_t*>(src),
-                                  reinterpret_cast<uint16_t*>(dst), outer, rows, cols);
+      return as(uint16_t{});
     case 4:
-      return transpose_batches_of(reinterpret_cast<const uint32_t*>(src),
-                                  reinterpret_cast<uint32_t*>(dst), outer, rows, cols);
+      return as(uint32_t{});
     case 8:
-      return transpose_batches_of(reinterpret_cast<const uint64_t*>(src),
-                                  reinterpret_cast<uint64_t*>(dst), outer, rows, cols);
+      return as(uint64_t{});
     default:
       QDIFF_ASSERT(false, "transpose of an element size qdiff has no type of");
   }
