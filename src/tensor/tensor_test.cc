@@ -30,6 +30,24 @@ TEST(Tensor, CastInt64Exact) {
   EXPECT_EQ(t.cast(DType::kInt32).to_i64_vector()[1], -1);
 }
 
+TEST(Tensor, CastWidensEverySmallIntegerExactly) {
+  // Every int8/uint8/int16/uint16 value to int32 and int64 (the widening fast path) and back.
+  for (DType from : {DType::kInt8, DType::kUInt8, DType::kInt16, DType::kUInt16}) {
+    const int64_t bits = static_cast<int64_t>(dtype_size(from)) * 8;
+    const bool is_signed = from == DType::kInt8 || from == DType::kInt16;
+    const int64_t lo = is_signed ? -(int64_t{1} << (bits - 1)) : 0;
+    std::vector<int64_t> all;
+    for (int64_t v = lo; v < lo + (int64_t{1} << bits); ++v) all.push_back(v);
+    const Tensor t = testing::i64({static_cast<int64_t>(all.size())}, all).cast(from);
+    for (DType to : {DType::kInt32, DType::kInt64}) {
+      const Tensor w = t.cast(to);
+      EXPECT_EQ(w.dtype(), to);
+      EXPECT_EQ(w.to_i64_vector(), all) << dtype_name(from) << " -> " << dtype_name(to);
+      EXPECT_EQ(w.cast(from).to_i64_vector(), all);
+    }
+  }
+}
+
 TEST(Float16, RoundTripsEveryHalf) {
   for (uint32_t h = 0; h < 0x10000u; ++h) {
     const float f = half_to_float(static_cast<uint16_t>(h));
