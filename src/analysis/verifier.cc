@@ -9,6 +9,7 @@
 #include "intworld/int_world.h"
 #include "quant/fake_quant.h"
 #include "runtime/interpreter.h"
+#include "runtime/model_info.h"
 
 namespace qdiff::analysis {
 
@@ -40,8 +41,9 @@ bool same_tensor(const std::optional<Tensor>& a, const std::optional<Tensor>& b)
 }
 
 // The nodes a world must rerun to become `next` when it was `prev` (nullptr: the float world of
-// `g`): producers of values whose transform differs, readers of weights that differ, and
-// everything downstream. Returns the count with the flags.
+// `g`): producers of values whose transform differs, Constant nodes whose tensor differs,
+// readers of initializers that differ, and everything downstream. Returns the count with the
+// flags.
 std::pair<std::vector<bool>, int64_t> rerun_set(const ir::Graph& g,
                                                 const quant::FakeQuantWorld* prev,
                                                 const quant::FakeQuantWorld& next) {
@@ -52,8 +54,10 @@ std::pair<std::vector<bool>, int64_t> rerun_set(const ir::Graph& g,
     const quant::TensorPlan* a = prev ? prev->activation_plan(id) : nullptr;
     const quant::TensorPlan* b = next.activation_plan(id);
     const bool transform = (a == nullptr) != (b == nullptr) || (a && !(*a == *b));
-    changed[id] = transform || !same_tensor(pg.value(id).initializer, ng.value(id).initializer);
-    if (transform && g.value(id).producer != UINT32_MAX) rerun[g.value(id).producer] = true;
+    // Weights are initializers or Constant nodes' outputs (the world rewrites either).
+    changed[id] =
+        transform || !same_tensor(runtime::constant_value(pg, id), runtime::constant_value(ng, id));
+    if (changed[id] && g.value(id).producer != UINT32_MAX) rerun[g.value(id).producer] = true;
   }
   int64_t n = 0;
   for (size_t i = 0; i < g.num_nodes(); ++i) {

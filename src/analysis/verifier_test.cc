@@ -6,6 +6,7 @@
 
 #include "analysis/demo_test_util.h"
 #include "quant/plan_edit.h"
+#include "runtime/graph_builder_test_util.h"
 #include "runtime/interpreter.h"
 
 namespace qdiff::analysis {
@@ -68,6 +69,50 @@ TEST(Verifier, IncrementalRerunsEqualFullRuns) {
   const auto [run, all] = v.nodes_rerun();
   EXPECT_LT(run, all);  // the late unit's tail and the reverse split reran less than everything
   EXPECT_GT(run, 0);
+}
+
+TEST(Verifier, IncrementalRerunsSeeWeightsHeldByConstantNodes) {
+  // x -> conv1 (weight from a Constant node, as some exporters write weights) -> relu -> conv2:
+  // per-channel weights for conv1 change the Constant node's tensor, which must rerun.
+  namespace gt = runtime::graph_testing;
+  std::mt19937 rng(9);
+  ir::Graph g;
+  const gt::GraphBuilder b(g);
+  const ir::ValueId x = b.value("x");
+  g.value(x).type.dtype = DType::kFloat32;
+  Tensor w1 = gt::random_f32(rng, {6, 3, 3, 3});
+  for (int64_t i = 0; i < 27; ++i) w1.mutable_data<float>()[i] *= 30.0f;  // one wide channel
+  const ir::ValueId w = b.value("w1"), c1 = b.value("c1"), r = b.value("r"), y = b.value("y");
+  const ir::ValueId w2 = b.value("w2", gt::random_f32(rng, {4, 6, 1, 1}));
+  g.inputs = {x};
+  g.outputs = {y};
+  Attributes value;
+  value.set("value", w1);
+  b.node("w1_const", ir::OpKind::kConstant, {}, w, value);
+  b.node("conv1", ir::OpKind::kConv, {x, w}, c1);
+  b.node("relu", ir::OpKind::kRelu, {c1}, r);
+  b.node("conv2", ir::OpKind::kConv, {r, w2}, y);
+  std::vector<Tensor> calib;
+  std::vector<std::vector<Tensor>> samples;
+  for (int i = 0; i < 4; ++i) {
+    calib.push_back(gt::random_f32(rng, {1, 3, 8, 8}));
+    samples.push_back({calib.back()});
+  }
+  quant::Scheme scheme = targets::builtin_profile("ort-cpu").value().scheme;
+  scheme.per_channel_weights = false;
+  const quant::QuantPlan base = demo_testing::minmax_plan(g, calib, scheme);
+  Verifier v(g, samples, 1);
+  ASSERT_TRUE(v.init(base).ok());
+  ASSERT_TRUE(v.incremental());
+  quant::PlanEdit e;
+  e.per_channel.insert("w1");
+  auto plan = quant::apply_plan_edit(base, g, scheme, e);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  auto inc = v.fake_quant(*plan);
+  ASSERT_TRUE(inc.ok()) << inc.status().message();
+  const Score full = full_run(g, *plan, samples);
+  EXPECT_EQ(inc->err, full.err);
+  EXPECT_LT(inc->err, v.base_fake_quant().err);  // the per-channel weight did change the output
 }
 
 }  // namespace
