@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "numerics/rounding.h"
+#include "numerics/rounding_avx512.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -24,7 +25,7 @@ void quantize_scalar(const float* src, int64_t n, float scale, int32_t zp, float
 #pragma GCC diagnostic push
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* operands of masked forms).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// The same operations 16 at a time: vdivps, NaN -> 0, clamp, vcvtps2dq (half to even), + zp.
+// The same 16 at a time (rhe_clamped_quotient16, then vcvtps2dq of the integral values, + zp).
 template <typename T>
 __attribute__((target("avx512f,avx512bw"))) void quantize_avx512(const float* src, int64_t n,
                                                                  float scale, int32_t zp, float lo,
@@ -32,11 +33,8 @@ __attribute__((target("avx512f,avx512bw"))) void quantize_avx512(const float* sr
   const __m512 vs = _mm512_set1_ps(scale), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   const __m512i vz = _mm512_set1_epi32(zp);
   for (int64_t i = 0; i < n; i += 16) {
-    const int64_t left = n - i;
-    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-    __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, src + i), vs);
-    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);  // NaN -> 0
-    v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+    __mmask16 m;
+    const __m512 v = rhe_clamped_quotient16(src + i, n - i, vs, vlo, vhi, &m);
     const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(v), vz);
     if constexpr (std::is_same_v<T, uint8_t>)
       _mm512_mask_cvtusepi32_storeu_epi8(dst + i, m, q);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "numerics/rounding.h"
+#include "numerics/rounding_avx512.h"
 #include "runtime/model_info.h"
 
 #if defined(__x86_64__)
@@ -26,20 +27,14 @@ void fake_quant_rhe_scalar(const float* src, int64_t n, float scale, float lo, f
 #pragma GCC diagnostic push
 // GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* operands of masked forms).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// The same operations 16 at a time: vdivps, NaN -> 0, clamp, vrndscaleps (nearest even) + 0,
-// vmulps.
+// The same 16 at a time (rhe_clamped_quotient16, then vmulps).
 __attribute__((target("avx512f"))) void fake_quant_rhe_avx512(const float* src, int64_t n,
                                                               float scale, float lo, float hi,
                                                               float* dst) {
   const __m512 vs = _mm512_set1_ps(scale), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   for (int64_t i = 0; i < n; i += 16) {
-    const int64_t left = n - i;
-    const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1);
-    __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, src + i), vs);
-    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);  // NaN -> 0
-    v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
-    v = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    v = _mm512_add_ps(v, _mm512_setzero_ps());  // -0 -> +0, as the integer path gives
+    __mmask16 m;
+    const __m512 v = rhe_clamped_quotient16(src + i, n - i, vs, vlo, vhi, &m);
     _mm512_mask_storeu_ps(dst + i, m, _mm512_mul_ps(v, vs));
   }
 }
